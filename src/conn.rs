@@ -1,0 +1,265 @@
+//! One native client connection: the writer task that owns the socket.
+//!
+//! It writes the response head, then loops: take every frame queued since
+//! the last write and send them as one HTTP chunk with one vectored write
+//! (many events, one syscall, under load), while watching the read side
+//! for the peer going away. A graceful close flushes the queue and ends
+//! the chunked body; a slow or dead peer is just dropped.
+
+use crate::hub::Subscription;
+use crate::queue::CloseReason;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// At most this many frames go into one vectored write (IOV_MAX is 1024;
+/// two slices are taken by the chunk header and trailer).
+const MAX_FRAMES_PER_WRITE: usize = 512;
+
+/// How one stream is written.
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    /// Status line, headers and the first body bytes, already encoded.
+    pub head: Bytes,
+    /// Wrap the body in HTTP/1.1 chunked encoding (off for HTTP/1.0).
+    pub chunked: bool,
+    /// A write that makes no progress this long closes the client.
+    pub write_timeout: Option<Duration>,
+}
+
+/// Serves one client until it closes, for any byte stream (a plain TCP
+/// socket here; the tests use in-memory pipes).
+pub async fn serve<S>(stream: S, sub: Subscription, settings: StreamSettings)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let outcome = tokio::select! {
+        biased;
+        closed = write_loop(&mut writer, &sub, &settings) => closed,
+        () = peer_gone(&mut reader) => CloseReason::Client,
+    };
+    // A write loop that ended on its own already reported its reason;
+    // a peer that left must be recorded before the subscription drops.
+    sub.close(outcome);
+    if matches!(outcome, CloseReason::Server | CloseReason::Shutdown) {
+        let _ = writer.shutdown().await;
+    }
+}
+
+/// Resolves when the peer closes its side or the connection fails. Any
+/// bytes a client sends after its request are read and ignored.
+async fn peer_gone<R: AsyncRead + Unpin>(reader: &mut R) {
+    let mut sink = [0u8; 256];
+    while let Ok(n) = reader.read(&mut sink).await {
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    sub: &Subscription,
+    settings: &StreamSettings,
+) -> CloseReason {
+    let head = VecDeque::from([settings.head.clone()]);
+    if let Err(reason) = write_frames(writer, &head, settings).await {
+        return reason;
+    }
+    let mut batch = VecDeque::new();
+    loop {
+        if let Err(reason) = sub.next_batch(&mut batch).await {
+            if settings.chunked && matches!(reason, CloseReason::Server | CloseReason::Shutdown) {
+                let end = VecDeque::from([Bytes::from_static(b"0\r\n\r\n")]);
+                let _ = write_frames(writer, &end, settings).await;
+            }
+            return reason;
+        }
+        let body = if settings.chunked {
+            write_chunked(writer, &batch, settings).await
+        } else {
+            write_frames(writer, &batch, settings).await
+        };
+        if let Err(reason) = body {
+            return reason;
+        }
+        batch.clear();
+    }
+}
+
+async fn write_chunked<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    batch: &VecDeque<Bytes>,
+    settings: &StreamSettings,
+) -> Result<(), CloseReason> {
+    let (front, back) = batch.as_slices();
+    for group in front
+        .chunks(MAX_FRAMES_PER_WRITE)
+        .chain(back.chunks(MAX_FRAMES_PER_WRITE))
+    {
+        let len: usize = group.iter().map(Bytes::len).sum();
+        let header = Bytes::from(format!("{len:x}\r\n"));
+        let trailer = Bytes::from_static(b"\r\n");
+        let mut slices = Vec::with_capacity(group.len() + 2);
+        slices.push(IoSlice::new(&header));
+        slices.extend(group.iter().map(|b| IoSlice::new(b)));
+        slices.push(IoSlice::new(&trailer));
+        timed_write(writer, &mut slices, settings.write_timeout).await?;
+    }
+    Ok(())
+}
+
+async fn write_frames<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    batch: &VecDeque<Bytes>,
+    settings: &StreamSettings,
+) -> Result<(), CloseReason> {
+    let (front, back) = batch.as_slices();
+    for group in front
+        .chunks(MAX_FRAMES_PER_WRITE)
+        .chain(back.chunks(MAX_FRAMES_PER_WRITE))
+    {
+        let mut slices: Vec<IoSlice> = group.iter().map(|b| IoSlice::new(b)).collect();
+        timed_write(writer, &mut slices, settings.write_timeout).await?;
+    }
+    Ok(())
+}
+
+async fn timed_write<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    slices: &mut [IoSlice<'_>],
+    timeout: Option<Duration>,
+) -> Result<(), CloseReason> {
+    let write = write_all_vectored(writer, slices);
+    let result = match timeout {
+        Some(limit) => match tokio::time::timeout(limit, write).await {
+            Ok(result) => result,
+            Err(_) => return Err(CloseReason::Timeout),
+        },
+        None => write.await,
+    };
+    result.map_err(|_| CloseReason::Client)
+}
+
+/// Writes every slice, resuming after partial writes.
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    mut slices: &mut [IoSlice<'_>],
+) -> io::Result<()> {
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        let n = writer.write_vectored(slices).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut slices, n);
+    }
+    Ok(())
+}
+
+/// Encodes a response head: the status line, the headers in order, a
+/// `Date`, and `Transfer-Encoding: chunked` when the body is chunked.
+pub fn response_head(status: &str, headers: &[(String, String)], chunked: bool) -> String {
+    let mut head = format!("HTTP/1.1 {status}\r\n");
+    for (name, value) in headers {
+        head.push_str(name);
+        head.push_str(": ");
+        head.push_str(value);
+        head.push_str("\r\n");
+    }
+    head.push_str("Date: ");
+    head.push_str(&httpdate::fmt_http_date(std::time::SystemTime::now()));
+    head.push_str("\r\n");
+    if chunked {
+        head.push_str("Transfer-Encoding: chunked\r\n");
+    }
+    head.push_str("\r\n");
+    head
+}
+
+/// Wraps body bytes in one HTTP chunk.
+pub fn chunk(body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{:x}\r\n", body.len()).into_bytes();
+    out.extend_from_slice(body);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::Event;
+    use crate::hub::{Hub, HubConfig};
+
+    fn settings(chunked: bool) -> StreamSettings {
+        StreamSettings {
+            head: Bytes::from_static(b"HEAD|"),
+            chunked,
+            write_timeout: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn chunked_stream_batches_and_ends_cleanly() {
+        let hub = Hub::new(HubConfig {
+            heartbeat: None,
+            ..HubConfig::default()
+        });
+        let sub = hub.register().unwrap();
+        let id = sub.id();
+        hub.broadcast(&Event::data("a")).unwrap();
+        hub.broadcast(&Event::data("b")).unwrap();
+        hub.close_client(id, CloseReason::Server);
+        let (server, mut client) = tokio::io::duplex(4096);
+        serve(server, sub, settings(true)).await;
+        let mut wire = String::new();
+        client.read_to_string(&mut wire).await.unwrap();
+        assert_eq!(wire, "HEAD|12\r\ndata: a\n\ndata: b\n\n\r\n0\r\n\r\n");
+        assert_eq!(hub.client_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_leaves_is_reported_as_client() {
+        let hub = Hub::new(HubConfig {
+            heartbeat: None,
+            ..HubConfig::default()
+        });
+        let reasons = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = reasons.clone();
+        hub.on_close(move |_, why| log.lock().unwrap().push(why));
+        let sub = hub.register().unwrap();
+        let (server, client) = tokio::io::duplex(64);
+        drop(client);
+        serve(server, sub, settings(false)).await;
+        assert_eq!(*reasons.lock().unwrap(), [CloseReason::Client]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_write_times_out() {
+        let hub = Hub::new(HubConfig {
+            heartbeat: None,
+            ..HubConfig::default()
+        });
+        let sub = hub.register().unwrap();
+        hub.send_to(sub.id(), Bytes::from(vec![b'x'; 1000]));
+        let (server, _client) = tokio::io::duplex(16);
+        let mut s = settings(false);
+        s.write_timeout = Some(Duration::from_secs(5));
+        let reasons = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = reasons.clone();
+        hub.on_close(move |_, why| log.lock().unwrap().push(why));
+        serve(server, sub, s).await;
+        assert_eq!(*reasons.lock().unwrap(), [CloseReason::Timeout]);
+    }
+
+    #[test]
+    fn heads_end_with_date_and_encoding() {
+        let head = response_head("200 OK", &[("A".into(), "b".into())], true);
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\nA: b\r\nDate: "));
+        assert!(head.ends_with("GMT\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        assert_eq!(chunk(b":ok\n\n"), b"5\r\n:ok\n\n\r\n");
+    }
+}

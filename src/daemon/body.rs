@@ -1,0 +1,82 @@
+//! A hub subscription as a hyper response body: each batch of queued frames
+//! becomes one body frame (one HTTP chunk); the body ends when the client
+//! is closed, so a graceful close ends the chunked stream properly.
+
+use crate::hub::Subscription;
+use crate::queue::CloseReason;
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// The streaming body of one SSE response. Dropping it (hyper does when
+/// the connection ends) unregisters the client.
+pub struct HubBody {
+    sub: Subscription,
+    /// Bytes to send before anything queued (e.g. a hello event).
+    first: Option<Bytes>,
+    batch: VecDeque<Bytes>,
+    ended: Option<CloseReason>,
+}
+
+impl HubBody {
+    pub fn new(sub: Subscription, first: Option<Bytes>) -> Self {
+        HubBody {
+            sub,
+            first: first.filter(|b| !b.is_empty()),
+            batch: VecDeque::new(),
+            ended: None,
+        }
+    }
+
+    /// Why the stream ended, once it has.
+    pub fn ended(&self) -> Option<CloseReason> {
+        self.ended
+    }
+}
+
+impl Body for HubBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        if this.ended.is_some() {
+            return Poll::Ready(None);
+        }
+        match this.sub.poll_batch(cx, &mut this.batch) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(reason)) => {
+                this.ended = Some(reason);
+                Poll::Ready(None)
+            }
+            Poll::Ready(Ok(())) => Poll::Ready(Some(Ok(Frame::data(coalesce(&mut this.batch))))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        false
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+/// Joins a batch into one buffer so it goes out as one chunk.
+fn coalesce(batch: &mut VecDeque<Bytes>) -> Bytes {
+    if batch.len() == 1 {
+        return batch.pop_front().unwrap_or_default();
+    }
+    let mut joined = BytesMut::with_capacity(batch.iter().map(Bytes::len).sum());
+    batch.drain(..).for_each(|b| joined.extend_from_slice(&b));
+    joined.freeze()
+}

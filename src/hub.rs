@@ -1,0 +1,613 @@
+//! The hub: every connected client, the channels they joined, the fan-out
+//! of framed events to their queues, heartbeats and the replay ring.
+//!
+//! The hub never touches a socket. A transport registers a client, gets a
+//! [`Subscription`] (the consumer end of that client's [`Queue`]) and writes
+//! whatever it yields; dropping the subscription unregisters the client and
+//! reports the close. Both the Node binding and every daemon mode use it.
+
+use crate::frame::{self, Event, FrameError};
+use crate::queue::{CloseReason, Pushed, Queue};
+use crate::replay::{Recorded, ReplayRing, Resume};
+use bytes::Bytes;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+/// A client's number, unique within its hub.
+pub type ClientId = u32;
+
+/// The event sent to a client whose `Last-Event-ID` is not in the history:
+/// its data is the id the client asked to resume from.
+pub const GAP_EVENT: &str = "ssehub-gap";
+
+/// Tunables of a hub.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Bytes a client may have queued before it is closed as `Slow`.
+    pub max_queue_bytes: usize,
+    /// Number of recent broadcast/published events kept for replay.
+    pub history: usize,
+    /// Interval of `:` comments on idle streams; `None` turns them off.
+    pub heartbeat: Option<Duration>,
+    /// Clients allowed at once; 0 means no limit.
+    pub max_clients: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            max_queue_bytes: 1 << 20,
+            history: 0,
+            heartbeat: Some(Duration::from_secs(15)),
+            max_clients: 0,
+        }
+    }
+}
+
+/// Counters for `stats()` and the daemon's metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub clients: u64,
+    pub connected_total: u64,
+    pub events_published: u64,
+    pub events_delivered: u64,
+    pub dropped_slow: u64,
+    pub channels: u64,
+}
+
+/// Why a client could not be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterError {
+    /// `max_clients` are connected already.
+    Full,
+    /// The hub was shut down.
+    Closed,
+}
+
+type CloseHook = Box<dyn Fn(ClientId, CloseReason) + Send + Sync>;
+
+/// One registered client, as the hub sees it.
+struct Client {
+    queue: Queue,
+    channels: Mutex<Vec<Arc<str>>>,
+}
+
+#[derive(Default)]
+struct Counters {
+    connected_total: AtomicU64,
+    events_published: AtomicU64,
+    events_delivered: AtomicU64,
+    dropped_slow: AtomicU64,
+}
+
+struct Inner {
+    config: HubConfig,
+    clients: RwLock<HashMap<ClientId, Arc<Client>>>,
+    channels: RwLock<HashMap<Arc<str>, HashSet<ClientId>>>,
+    history: Mutex<ReplayRing>,
+    next_id: AtomicU32,
+    closed: AtomicBool,
+    counters: Counters,
+    on_close: RwLock<Option<CloseHook>>,
+}
+
+/// A cheap, cloneable handle to one hub.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+/// The consumer end of one client. Dropping it unregisters the client.
+pub struct Subscription {
+    hub: Hub,
+    id: ClientId,
+    client: Arc<Client>,
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Hub {
+    /// Creates a hub. With a heartbeat configured this spawns its ticker on
+    /// the current tokio runtime, so call it inside one.
+    pub fn new(config: HubConfig) -> Hub {
+        let hub = Hub {
+            inner: Arc::new(Inner {
+                history: Mutex::new(ReplayRing::new(config.history)),
+                config,
+                clients: RwLock::default(),
+                channels: RwLock::default(),
+                next_id: AtomicU32::new(1),
+                closed: AtomicBool::new(false),
+                counters: Counters::default(),
+                on_close: RwLock::new(None),
+            }),
+        };
+        if let Some(every) = hub.inner.config.heartbeat {
+            tokio::spawn(heartbeats(Arc::downgrade(&hub.inner), every));
+        }
+        hub
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    /// Sets the function told of every client that leaves, and why.
+    pub fn on_close(&self, hook: impl Fn(ClientId, CloseReason) + Send + Sync + 'static) {
+        *write(&self.inner.on_close) = Some(Box::new(hook));
+    }
+
+    /// Adds a client.
+    pub fn register(&self) -> Result<Subscription, RegisterError> {
+        if self.inner.closed.load(Relaxed) {
+            return Err(RegisterError::Closed);
+        }
+        let client = Arc::new(Client {
+            queue: Queue::new(self.inner.config.max_queue_bytes),
+            channels: Mutex::new(Vec::new()),
+        });
+        let mut clients = write(&self.inner.clients);
+        let max = self.inner.config.max_clients;
+        if max > 0 && clients.len() >= max {
+            return Err(RegisterError::Full);
+        }
+        let id = loop {
+            let id = self.inner.next_id.fetch_add(1, Relaxed);
+            if id != 0 && !clients.contains_key(&id) {
+                break id;
+            }
+        };
+        clients.insert(id, client.clone());
+        drop(clients);
+        self.inner.counters.connected_total.fetch_add(1, Relaxed);
+        Ok(Subscription {
+            hub: self.clone(),
+            id,
+            client,
+        })
+    }
+
+    fn client(&self, id: ClientId) -> Option<Arc<Client>> {
+        read(&self.inner.clients).get(&id).cloned()
+    }
+
+    /// Queues a frame to one client; false if it is gone or closing.
+    pub fn send_to(&self, id: ClientId, frame: Bytes) -> bool {
+        match self.client(id) {
+            Some(client) => self.deliver(&client, frame),
+            None => false,
+        }
+    }
+
+    /// Frames and queues an event to one client.
+    pub fn send_event(&self, id: ClientId, event: &Event) -> Result<bool, FrameError> {
+        let frame = event.encode()?;
+        self.inner.counters.events_published.fetch_add(1, Relaxed);
+        Ok(frame.is_empty() || self.send_to(id, frame))
+    }
+
+    fn deliver(&self, client: &Client, frame: Bytes) -> bool {
+        match client.queue.push(frame) {
+            Pushed::Queued => {
+                self.inner.counters.events_delivered.fetch_add(1, Relaxed);
+                true
+            }
+            Pushed::TooSlow => {
+                self.inner.counters.dropped_slow.fetch_add(1, Relaxed);
+                false
+            }
+            Pushed::Closed => false,
+        }
+    }
+
+    /// Frames an event once and queues it to every client. Returns how
+    /// many clients it was queued to.
+    pub fn broadcast(&self, event: &Event) -> Result<usize, FrameError> {
+        let frame = event.encode()?;
+        Ok(self.broadcast_frame(frame, event.id))
+    }
+
+    /// Queues a ready frame to every client and records it for replay.
+    pub fn broadcast_frame(&self, frame: Bytes, id: Option<&str>) -> usize {
+        if frame.is_empty() {
+            return 0;
+        }
+        self.record(&frame, id, None);
+        let clients = read(&self.inner.clients);
+        let mut reached = 0;
+        for client in clients.values() {
+            reached += usize::from(self.deliver(client, frame.clone()));
+        }
+        reached
+    }
+
+    /// Frames an event once and queues it to every member of any of the
+    /// channels, once per client.
+    pub fn publish(&self, channels: &[&str], event: &Event) -> Result<usize, FrameError> {
+        let frame = event.encode()?;
+        Ok(self.publish_frame(channels, frame, event.id))
+    }
+
+    /// Queues a ready frame to the members of `channels`, once each.
+    pub fn publish_frame(&self, channels: &[&str], frame: Bytes, id: Option<&str>) -> usize {
+        if frame.is_empty() || channels.is_empty() {
+            return 0;
+        }
+        let targets = self.members_of(channels);
+        self.record(&frame, id, Some(channels));
+        let clients = read(&self.inner.clients);
+        let mut reached = 0;
+        for client in targets.iter().filter_map(|id| clients.get(id)) {
+            reached += usize::from(self.deliver(client, frame.clone()));
+        }
+        reached
+    }
+
+    fn members_of(&self, channels: &[&str]) -> Vec<ClientId> {
+        let index = read(&self.inner.channels);
+        let mut sets = channels.iter().filter_map(|c| index.get(*c));
+        match (sets.next(), channels.len()) {
+            (None, _) => Vec::new(),
+            (Some(only), 1) => only.iter().copied().collect(),
+            (Some(first), _) => {
+                let mut all: HashSet<ClientId> = first.clone();
+                sets.for_each(|s| all.extend(s));
+                all.into_iter().collect()
+            }
+        }
+    }
+
+    fn record(&self, frame: &Bytes, id: Option<&str>, channels: Option<&[&str]>) {
+        self.inner.counters.events_published.fetch_add(1, Relaxed);
+        let mut history = lock(&self.inner.history);
+        if !history.is_enabled() {
+            return;
+        }
+        history.record(Recorded {
+            id: id.filter(|i| !i.is_empty()).map(Into::into),
+            channels: channels.map(|cs| cs.iter().map(|c| Arc::from(*c)).collect()),
+            frame: frame.clone(),
+        });
+    }
+
+    /// Adds a client to a channel. False if the client is gone.
+    pub fn join(&self, id: ClientId, channel: &str) -> bool {
+        let Some(client) = self.client(id) else {
+            return false;
+        };
+        let mut joined = lock(&client.channels);
+        if joined.iter().any(|c| &**c == channel) {
+            return true;
+        }
+        let mut index = write(&self.inner.channels);
+        let name = match index.get_key_value(channel) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(channel),
+        };
+        index.entry(name.clone()).or_default().insert(id);
+        joined.push(name);
+        true
+    }
+
+    /// Removes a client from a channel. False if it was not a member.
+    pub fn leave(&self, id: ClientId, channel: &str) -> bool {
+        let Some(client) = self.client(id) else {
+            return false;
+        };
+        let mut joined = lock(&client.channels);
+        let Some(at) = joined.iter().position(|c| &**c == channel) else {
+            return false;
+        };
+        joined.swap_remove(at);
+        self.unindex(id, channel);
+        true
+    }
+
+    fn unindex(&self, id: ClientId, channel: &str) {
+        let mut index = write(&self.inner.channels);
+        if let Some(members) = index.get_mut(channel) {
+            members.remove(&id);
+            if members.is_empty() {
+                index.remove(channel);
+            }
+        }
+    }
+
+    /// The channels a client has joined.
+    pub fn channels_of(&self, id: ClientId) -> Vec<String> {
+        self.client(id)
+            .map(|c| lock(&c.channels).iter().map(|s| s.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Number of members of a channel.
+    pub fn channel_size(&self, channel: &str) -> usize {
+        read(&self.inner.channels)
+            .get(channel)
+            .map_or(0, |s| s.len())
+    }
+
+    /// Queues to one client what it missed since `last_id`: the recorded
+    /// events after it that reached the client's channels, in order. When
+    /// the id is not in the history it first gets a [`GAP_EVENT`]. Returns
+    /// the number of events replayed.
+    pub fn replay(&self, id: ClientId, last_id: &str) -> usize {
+        let Some(client) = self.client(id) else {
+            return 0;
+        };
+        let joined = lock(&client.channels).clone();
+        let history = lock(&self.inner.history);
+        let missed = match history.since(last_id) {
+            Resume::After(events) => events,
+            Resume::Gap(events) => {
+                let gap = Event {
+                    event: Some(GAP_EVENT),
+                    data: Some(last_id),
+                    ..Event::default()
+                };
+                if let Ok(frame) = gap.encode() {
+                    self.deliver(&client, frame);
+                }
+                events
+            }
+        };
+        let mut replayed = 0;
+        for event in missed.into_iter().filter(|e| e.reaches(&joined)) {
+            replayed += usize::from(self.deliver(&client, event.frame.clone()));
+        }
+        replayed
+    }
+
+    /// Starts closing one client (it flushes what is queued first).
+    pub fn close_client(&self, id: ClientId, reason: CloseReason) -> bool {
+        self.client(id).is_some_and(|c| c.queue.close(reason))
+    }
+
+    /// Closes every client with `reason` and refuses new ones.
+    pub fn close_all(&self, reason: CloseReason) {
+        self.inner.closed.store(true, Relaxed);
+        let clients = read(&self.inner.clients);
+        for client in clients.values() {
+            client.queue.close(reason);
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Relaxed)
+    }
+
+    pub fn client_count(&self) -> usize {
+        read(&self.inner.clients).len()
+    }
+
+    pub fn queued_bytes(&self, id: ClientId) -> Option<usize> {
+        self.client(id).map(|c| c.queue.queued_bytes())
+    }
+
+    pub fn history_len(&self) -> usize {
+        lock(&self.inner.history).len()
+    }
+
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.counters;
+        Stats {
+            clients: self.client_count() as u64,
+            connected_total: c.connected_total.load(Relaxed),
+            events_published: c.events_published.load(Relaxed),
+            events_delivered: c.events_delivered.load(Relaxed),
+            dropped_slow: c.dropped_slow.load(Relaxed),
+            channels: read(&self.inner.channels).len() as u64,
+        }
+    }
+
+    fn unregister(&self, id: ClientId, client: &Client) {
+        let reason = client.queue.closing().unwrap_or(CloseReason::Client);
+        client.queue.close(reason);
+        write(&self.inner.clients).remove(&id);
+        let joined = std::mem::take(&mut *lock(&client.channels));
+        for channel in joined {
+            self.unindex(id, &channel);
+        }
+        if let Some(hook) = &*read(&self.inner.on_close) {
+            hook(id, reason);
+        }
+    }
+}
+
+impl Subscription {
+    pub fn id(&self) -> ClientId {
+        self.id
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Waits for the next batch of frames; `Err` once the client is closed
+    /// and everything it should still receive has been taken.
+    pub async fn next_batch(
+        &self,
+        batch: &mut std::collections::VecDeque<Bytes>,
+    ) -> Result<(), CloseReason> {
+        self.client.queue.next_batch(batch).await
+    }
+
+    /// Poll form of [`Subscription::next_batch`], for `Body` impls.
+    pub fn poll_batch(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        batch: &mut std::collections::VecDeque<Bytes>,
+    ) -> std::task::Poll<Result<(), CloseReason>> {
+        self.client.queue.poll_batch(cx, batch)
+    }
+
+    /// Starts closing this client (a no-op if it already is).
+    pub fn close(&self, reason: CloseReason) {
+        self.client.queue.close(reason);
+    }
+
+    /// The reason this client is closing, if it is.
+    pub fn closing(&self) -> Option<CloseReason> {
+        self.client.queue.closing()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.unregister(self.id, &self.client);
+    }
+}
+
+/// Queues a heartbeat to every client that was idle for a whole interval.
+/// Ends when the hub is dropped.
+async fn heartbeats(hub: Weak<Inner>, every: Duration) {
+    let beat = Bytes::from_static(frame::HEARTBEAT);
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let Some(inner) = hub.upgrade() else { return };
+        let clients: Vec<Arc<Client>> = read(&inner.clients).values().cloned().collect();
+        for client in clients {
+            client.queue.heartbeat_if_idle(&beat);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    fn hub(history: usize) -> Hub {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        Hub::new(HubConfig {
+            history,
+            heartbeat: None,
+            ..HubConfig::default()
+        })
+    }
+
+    fn drain(sub: &Subscription) -> Vec<String> {
+        let mut batch = VecDeque::new();
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let _ = sub.poll_batch(&mut cx, &mut batch);
+        batch
+            .into_iter()
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn broadcast_reaches_every_client_once() {
+        let hub = hub(0);
+        let subs: Vec<_> = (0..300).map(|_| hub.register().unwrap()).collect();
+        for n in 0..5 {
+            let data = n.to_string();
+            assert_eq!(hub.broadcast(&Event::data(&data)).unwrap(), 300);
+        }
+        for sub in &subs {
+            let want: Vec<String> = (0..5).map(|n| format!("data: {n}\n\n")).collect();
+            assert_eq!(drain(sub), want);
+        }
+        assert_eq!(hub.stats().events_delivered, 1500);
+    }
+
+    #[test]
+    fn a_member_of_two_channels_gets_a_publish_once() {
+        let hub = hub(0);
+        let a = hub.register().unwrap();
+        let b = hub.register().unwrap();
+        let outsider = hub.register().unwrap();
+        hub.join(a.id(), "x");
+        hub.join(a.id(), "y");
+        hub.join(b.id(), "y");
+        assert_eq!(hub.publish(&["x", "y"], &Event::data("hi")).unwrap(), 2);
+        assert_eq!(drain(&a), ["data: hi\n\n"]);
+        assert_eq!(drain(&b), ["data: hi\n\n"]);
+        assert!(drain(&outsider).is_empty());
+        assert!(hub.leave(a.id(), "x"));
+        assert!(!hub.leave(a.id(), "x"));
+        assert_eq!(hub.channel_size("x"), 0);
+    }
+
+    #[test]
+    fn dropping_a_subscription_unregisters_and_reports() {
+        let hub = hub(0);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        hub.on_close(move |id, why| lock(&log).push((id, why)));
+        let sub = hub.register().unwrap();
+        let id = sub.id();
+        hub.join(id, "room");
+        hub.close_client(id, CloseReason::Server);
+        drop(sub);
+        assert_eq!(hub.client_count(), 0);
+        assert_eq!(hub.channel_size("room"), 0);
+        assert_eq!(*lock(&seen), [(id, CloseReason::Server)]);
+        assert!(!hub.send_to(id, Bytes::from_static(b"x")));
+    }
+
+    #[test]
+    fn replay_sends_missed_events_of_joined_channels() {
+        let hub = hub(10);
+        for n in 1..=4 {
+            let id = n.to_string();
+            let e = Event {
+                id: Some(&id),
+                ..Event::data("b")
+            };
+            hub.broadcast(&e).unwrap();
+            let e = Event {
+                id: None,
+                ..Event::data("secret")
+            };
+            hub.publish(&["other"], &e).unwrap();
+        }
+        let sub = hub.register().unwrap();
+        assert_eq!(hub.replay(sub.id(), "2"), 2);
+        assert_eq!(drain(&sub), ["id: 3\ndata: b\n\n", "id: 4\ndata: b\n\n"]);
+        assert_eq!(hub.replay(sub.id(), "unknown"), 4);
+        let got = drain(&sub);
+        assert_eq!(got[0], "event: ssehub-gap\ndata: unknown\n\n");
+        assert_eq!(got.len(), 5);
+    }
+
+    #[test]
+    fn max_clients_refuses_past_the_limit() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let _guard = rt.enter();
+        let hub = Hub::new(HubConfig {
+            max_clients: 2,
+            heartbeat: None,
+            ..HubConfig::default()
+        });
+        let _a = hub.register().unwrap();
+        let b = hub.register().unwrap();
+        assert_eq!(hub.register().err(), Some(RegisterError::Full));
+        drop(b);
+        assert!(hub.register().is_ok());
+        hub.close_all(CloseReason::Shutdown);
+        assert_eq!(hub.register().err(), Some(RegisterError::Closed));
+    }
+}

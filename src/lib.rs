@@ -1,0 +1,23 @@
+//! ssehub: a Server-Sent Events hub with a Rust engine, for Node.js and as
+//! a standalone daemon.
+//!
+//! Module map:
+//! - [`frame`]: one event into its SSE wire bytes, validated, done once.
+//! - [`queue`]: one client's bounded outgoing queue and why a client closed.
+//! - [`replay`]: the ring of recent events for `Last-Event-ID` resumes.
+//! - [`hub`]: clients, channels, fan-out, heartbeats; used by every transport.
+//! - [`conn`]: the writer task that owns one native socket (batched,
+//!   vectored, chunked writes; disconnect detection).
+//! - [`runtime`]: the process-wide tokio runtime.
+//! - `node`: the napi binding (`NativeHub`) that index.js drives.
+//! - [`daemon`]: `ssehub <mode>`, the standalone servers on hyper.
+
+pub mod conn;
+pub mod frame;
+pub mod hub;
+pub mod queue;
+pub mod replay;
+pub mod runtime;
+
+pub mod daemon;
+mod node;

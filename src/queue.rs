@@ -1,0 +1,246 @@
+//! One client's bounded outgoing queue: the hand-off between the hub, which
+//! pushes frames from any thread, and the client's writer task, which takes
+//! everything queued in one batch and writes it with one vectored write.
+//!
+//! The bound is in bytes. A push past it closes the client as `Slow` and
+//! drops what it had queued, so one stalled reader costs at most the limit
+//! and never delays anyone else.
+
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+
+/// Why a client's stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The peer closed the connection or it failed.
+    Client,
+    /// The application closed this client.
+    Server,
+    /// The client read too slowly and its queue passed the limit.
+    Slow,
+    /// A write made no progress within the write timeout.
+    Timeout,
+    /// The whole hub was shut down.
+    Shutdown,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Client => "client",
+            CloseReason::Server => "server",
+            CloseReason::Slow => "slow",
+            CloseReason::Timeout => "timeout",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+
+    /// Whether frames still queued are written before the stream ends.
+    /// A graceful close loses nothing; a slow or dead peer gets nothing more.
+    fn flushes(self) -> bool {
+        matches!(self, CloseReason::Server | CloseReason::Shutdown)
+    }
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    Queued,
+    /// The client is closing or closed; nothing was queued.
+    Closed,
+    /// This push passed the limit: the client is now closing as `Slow`.
+    TooSlow,
+}
+
+#[derive(Default)]
+struct State {
+    frames: VecDeque<Bytes>,
+    queued_bytes: usize,
+    closing: Option<CloseReason>,
+    /// Set by every push, cleared by every heartbeat tick: an idle stream
+    /// is one that saw no push for a whole tick.
+    active: bool,
+    waker: Option<Waker>,
+}
+
+/// The queue shared by the hub (producer) and one writer (consumer).
+pub struct Queue {
+    limit: usize,
+    state: Mutex<State>,
+}
+
+impl Queue {
+    pub fn new(limit: usize) -> Self {
+        Queue {
+            limit,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the state torn
+        // (every update is a few plain assignments), so poison is ignored.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a frame and wakes the writer.
+    pub fn push(&self, frame: Bytes) -> Pushed {
+        let mut state = self.lock();
+        if state.closing.is_some() {
+            return Pushed::Closed;
+        }
+        if state.queued_bytes + frame.len() > self.limit {
+            Self::close_locked(&mut state, CloseReason::Slow);
+            let waker = state.waker.take();
+            drop(state);
+            wake(waker);
+            return Pushed::TooSlow;
+        }
+        state.queued_bytes += frame.len();
+        state.frames.push_back(frame);
+        state.active = true;
+        let waker = state.waker.take();
+        drop(state);
+        wake(waker);
+        Pushed::Queued
+    }
+
+    /// Queues a heartbeat if nothing was pushed since the last call.
+    pub fn heartbeat_if_idle(&self, beat: &Bytes) {
+        let idle = {
+            let mut state = self.lock();
+            !std::mem::replace(&mut state.active, false)
+        };
+        if idle {
+            self.push(beat.clone());
+            self.lock().active = false;
+        }
+    }
+
+    /// Starts closing. Returns false when the client was already closing.
+    pub fn close(&self, reason: CloseReason) -> bool {
+        let mut state = self.lock();
+        if state.closing.is_some() {
+            return false;
+        }
+        Self::close_locked(&mut state, reason);
+        let waker = state.waker.take();
+        drop(state);
+        wake(waker);
+        true
+    }
+
+    fn close_locked(state: &mut State, reason: CloseReason) {
+        state.closing = Some(reason);
+        if !reason.flushes() {
+            state.frames.clear();
+            state.queued_bytes = 0;
+        }
+    }
+
+    /// The reason the client is closing, if it is.
+    pub fn closing(&self) -> Option<CloseReason> {
+        self.lock().closing
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().queued_bytes
+    }
+
+    /// Takes every queued frame at once into `batch` (which must be empty),
+    /// or reports the close reason once the queue is drained and closing.
+    pub fn poll_batch(
+        &self,
+        cx: &mut Context<'_>,
+        batch: &mut VecDeque<Bytes>,
+    ) -> Poll<Result<(), CloseReason>> {
+        let mut state = self.lock();
+        if !state.frames.is_empty() {
+            std::mem::swap(&mut state.frames, batch);
+            state.queued_bytes = 0;
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(reason) = state.closing {
+            return Poll::Ready(Err(reason));
+        }
+        match &state.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => state.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Async form of [`Queue::poll_batch`].
+    pub async fn next_batch(&self, batch: &mut VecDeque<Bytes>) -> Result<(), CloseReason> {
+        std::future::poll_fn(|cx| self.poll_batch(cx, batch)).await
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Poll;
+
+    fn poll(q: &Queue, batch: &mut VecDeque<Bytes>) -> Poll<Result<(), CloseReason>> {
+        let waker = std::task::Waker::noop();
+        q.poll_batch(&mut Context::from_waker(waker), batch)
+    }
+
+    #[test]
+    fn a_batch_takes_everything_in_order() {
+        let q = Queue::new(1024);
+        q.push(Bytes::from_static(b"a"));
+        q.push(Bytes::from_static(b"b"));
+        let mut batch = VecDeque::new();
+        assert_eq!(poll(&q, &mut batch), Poll::Ready(Ok(())));
+        assert_eq!(batch, [Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
+        assert_eq!(q.queued_bytes(), 0);
+        batch.clear();
+        assert_eq!(poll(&q, &mut batch), Poll::Pending);
+    }
+
+    #[test]
+    fn passing_the_limit_closes_as_slow_and_frees_the_queue() {
+        let q = Queue::new(4);
+        assert_eq!(q.push(Bytes::from_static(b"abc")), Pushed::Queued);
+        assert_eq!(q.push(Bytes::from_static(b"de")), Pushed::TooSlow);
+        assert_eq!(q.queued_bytes(), 0);
+        assert_eq!(q.push(Bytes::from_static(b"f")), Pushed::Closed);
+        let mut batch = VecDeque::new();
+        assert_eq!(poll(&q, &mut batch), Poll::Ready(Err(CloseReason::Slow)));
+    }
+
+    #[test]
+    fn a_graceful_close_flushes_first() {
+        let q = Queue::new(64);
+        q.push(Bytes::from_static(b"last"));
+        assert!(q.close(CloseReason::Shutdown));
+        assert!(!q.close(CloseReason::Server));
+        let mut batch = VecDeque::new();
+        assert_eq!(poll(&q, &mut batch), Poll::Ready(Ok(())));
+        batch.clear();
+        assert_eq!(
+            poll(&q, &mut batch),
+            Poll::Ready(Err(CloseReason::Shutdown))
+        );
+    }
+
+    #[test]
+    fn heartbeat_only_on_an_idle_queue() {
+        let q = Queue::new(64);
+        let beat = Bytes::from_static(b":\n\n");
+        q.push(Bytes::from_static(b"x"));
+        q.heartbeat_if_idle(&beat); // active since the last tick: no beat
+        assert_eq!(q.queued_bytes(), 1);
+        q.heartbeat_if_idle(&beat); // idle for a whole tick: beat
+        assert_eq!(q.queued_bytes(), 4);
+    }
+}
