@@ -5,7 +5,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
-const { startSse, get, nextConnection, SSE } = require('./helpers')
+const { startSse, get, nextConnection, RawClient, SSE } = require('./helpers')
 
 test('matchesPath follows sse 0.0.8: first * is a wildcard, anchored, case-sensitive', () => {
   const sse = new SSE(null)
@@ -141,8 +141,7 @@ test('requests with a body use the fallback transport, same API', async (t) => {
   const { sse, port, stop } = await startSse()
   t.after(stop)
   const connected = nextConnection(sse)
-  const raw = get(port, '/sse', { 'Content-Length': '0', 'Transfer-Encoding': 'chunked' }, '1.1', 'POST')
-  raw.socket.write('0\r\n\r\n')
+  const raw = new RawClient(port, 'POST /sse HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}')
   const { client } = await connected
   assert.equal(client.transport, 'fallback')
   client.send('posted')

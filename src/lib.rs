@@ -20,4 +20,4 @@ pub mod replay;
 pub mod runtime;
 
 pub mod daemon;
-mod node;
+pub mod node;

@@ -1,0 +1,39 @@
+// Compiled by types.test.js with `tsc --strict`: the public API as users write it.
+import * as http from 'node:http'
+import SSE = require('../..')
+
+const server = http.createServer((_req, res) => res.end('ok'))
+const sse = new SSE(server, {
+  path: '/events/*',
+  verifyRequest: async (req) => req.headers.authorization === 'Bearer x',
+  heartbeat: 10_000,
+  retry: 3000,
+  headers: { 'Access-Control-Allow-Origin': '*', 'X-Accel-Buffering': 'no' },
+  history: 100,
+  maxQueueBytes: 1 << 20,
+  maxClients: 10_000,
+})
+
+sse.on('connection', (client: SSE.Client, query) => {
+  const room: string | string[] | undefined = query.room
+  client.send('hello')
+  client.send('update', { n: 1 }, 7)
+  client.send({ event: 'tick', data: 42, id: 'a1', retry: 5000 })
+  client.join(typeof room === 'string' ? room : 'lobby')
+  client.on('close', (reason: SSE.CloseReason) => {
+    const ok: boolean = client.send('late')
+    void ok
+    void reason
+  })
+  const id: number = client.id
+  const last: string | null = client.lastEventId
+  void id
+  void last
+})
+
+const reached: number = sse.broadcast({ data: 'all', id: 1 })
+sse.publish(['a', 'b'], 'news', 'text')
+const stats: SSE.Stats = sse.stats()
+void reached
+void stats
+sse.close().then(() => server.close())
