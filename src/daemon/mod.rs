@@ -1,12 +1,31 @@
 //! The standalone daemon, `ssehub <mode>`: pure Rust on tokio + hyper, one
-//! module per mode, each a drop-in for an existing SSE server.
+//! module per mode, each a drop-in for an existing SSE server, all on the
+//! shared [`crate::hub`] (one hub per mode instance).
 //!
-//! - [`body`]: a hub subscription as a streaming hyper response body.
+//! Modes:
 //! - `channels`: the SSE-Server channel daemon (C, Bert Bos).
 //! - `jwt`: the JWT hub (Go, chabberwock/sse).
-//! - `demo`: the test stream server (Go, mpetazzoni/sse-server).
+//! - [`demo`]: the test stream server (Go, mpetazzoni/sse-server).
+//!
+//! Shared pieces:
+//! - [`server`]: the accept loop: hyper per connection, optional TLS, a
+//!   connection cap, graceful shutdown on SIGTERM/SIGINT.
+//! - [`http`]: the response body type, exact-order headers, Go-style form
+//!   and number parsing.
+//! - [`body`]: a hub subscription as a streaming hyper response body.
+//! - [`metrics`]: hub counters as Prometheus text and JSON status.
+//! - [`log`]: log sinks (stdout, stderr, locked file) and timestamps.
+//! - [`tls`]: rustls acceptor from PEM files.
+//! - [`gorand`]: Go's `math/rand` source, for the demo's random strings.
 
 pub mod body;
+pub mod demo;
+pub mod gorand;
+pub mod http;
+pub mod log;
+pub mod metrics;
+pub mod server;
+pub mod tls;
 
 /// Usage printed for an unknown or missing mode.
 const USAGE: &str =
@@ -24,8 +43,8 @@ pub fn run(args: Vec<String>) -> i32 {
             println!("{USAGE}");
             0
         }
+        "demo" => demo::run(rest),
         _ => {
-            let _ = rest;
             eprintln!("ssehub: unknown mode '{mode}'\n{USAGE}");
             64
         }
