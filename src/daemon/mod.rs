@@ -4,7 +4,8 @@
 //!
 //! Modes:
 //! - `channels`: the SSE-Server channel daemon (C, Bert Bos).
-//! - `jwt`: the JWT hub (Go, chabberwock/sse).
+//! - [`jwt`]: the JWT hub (Go, chabberwock/sse), with its tokens in
+//!   [`token`].
 //! - [`demo`]: the test stream server (Go, mpetazzoni/sse-server).
 //!
 //! Shared pieces:
@@ -16,16 +17,20 @@
 //! - [`metrics`]: hub counters as Prometheus text and JSON status.
 //! - [`log`]: log sinks (stdout, stderr, locked file) and timestamps.
 //! - [`tls`]: rustls acceptor from PEM files.
+//! - [`args`]: Go `flag` and GNU `getopt_long` style argument parsing.
 //! - [`gorand`]: Go's `math/rand` source, for the demo's random strings.
 
+pub mod args;
 pub mod body;
 pub mod demo;
 pub mod gorand;
 pub mod http;
+pub mod jwt;
 pub mod log;
 pub mod metrics;
 pub mod server;
 pub mod tls;
+pub mod token;
 
 /// Usage printed for an unknown or missing mode.
 const USAGE: &str =
@@ -44,6 +49,7 @@ pub fn run(args: Vec<String>) -> i32 {
             0
         }
         "demo" => demo::run(rest),
+        "jwt" => jwt::run(rest),
         _ => {
             eprintln!("ssehub: unknown mode '{mode}'\n{USAGE}");
             64
