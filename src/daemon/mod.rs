@@ -3,7 +3,8 @@
 //! shared [`crate::hub`] (one hub per mode instance).
 //!
 //! Modes:
-//! - `channels`: the SSE-Server channel daemon (C, Bert Bos).
+//! - [`channels`]: the SSE-Server channel daemon (C, Bert Bos), with its
+//!   text protocol in [`control`] and its FIFO in [`fifo`].
 //! - [`jwt`]: the JWT hub (Go, chabberwock/sse), with its tokens in
 //!   [`token`].
 //! - [`demo`]: the test stream server (Go, mpetazzoni/sse-server).
@@ -22,7 +23,10 @@
 
 pub mod args;
 pub mod body;
+pub mod channels;
+pub mod control;
 pub mod demo;
+pub mod fifo;
 pub mod gorand;
 pub mod http;
 pub mod jwt;
@@ -48,6 +52,7 @@ pub fn run(args: Vec<String>) -> i32 {
             println!("{USAGE}");
             0
         }
+        "channels" => channels::run(rest),
         "demo" => demo::run(rest),
         "jwt" => jwt::run(rest),
         _ => {
