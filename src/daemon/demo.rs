@@ -126,7 +126,7 @@ async fn serve(port: u16, token: Option<String>, interval: Duration) -> i32 {
         Ok(l) => l,
         Err(e) => {
             eprintln!("ssehub demo: cannot listen on :{port}: {e}");
-            return 71;
+            return 73;
         }
     };
     let bound = tcp.local_addr().map_or(port, |a| a.port());

@@ -225,7 +225,7 @@ async fn serve(config: Config) -> i32 {
 
 fn bind_failed(addr: &str, e: &std::io::Error) -> i32 {
     eprintln!("ssehub jwt: cannot listen on {addr}: {e}");
-    71
+    73
 }
 
 /// The hub channel of every session of `channel`.
