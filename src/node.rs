@@ -116,14 +116,7 @@ impl NativeHub {
             let args = (id, Some(reason.as_str().to_string()), None).into();
             reporter.call(args, ThreadsafeFunctionCallMode::NonBlocking);
         });
-        let headers = options
-            .headers
-            .into_iter()
-            .filter_map(|pair| match <[String; 2]>::try_from(pair) {
-                Ok([name, value]) => Some((name, value)),
-                Err(_) => None,
-            })
-            .collect();
+        let headers = header_pairs(options.headers);
         Ok(NativeHub {
             hub,
             headers: Arc::new(headers),
@@ -139,13 +132,19 @@ impl NativeHub {
     /// Takes over an accepted TCP socket: duplicates `fd`, writes the
     /// response head and serves the stream. JS must then stop reading and
     /// destroy its own copy. Returns the client's id.
+    /// `extra_headers` are headers the app set on the response beforehand.
     #[napi]
-    pub fn adopt(&self, fd: i32, http11: bool) -> Result<u32> {
+    pub fn adopt(
+        &self,
+        fd: i32,
+        http11: bool,
+        extra_headers: Option<Vec<Vec<String>>>,
+    ) -> Result<u32> {
         let stream = dup_tcp_stream(fd)?;
         let sub = self.hub.register().map_err(register_error)?;
         let id = sub.id();
         let settings = StreamSettings {
-            head: self.head(http11),
+            head: self.head(http11, extra_headers.map(header_pairs)),
             chunked: http11,
             write_timeout: self.write_timeout,
         };
@@ -171,8 +170,14 @@ impl NativeHub {
         Ok(id)
     }
 
-    fn head(&self, http11: bool) -> Bytes {
-        let head = conn::response_head("200 OK", &self.headers, http11);
+    fn head(&self, http11: bool, extra: Option<Vec<(String, String)>>) -> Bytes {
+        let head = match extra {
+            None => conn::response_head("200 OK", &self.headers, http11),
+            Some(extra) => {
+                let all: Vec<_> = self.headers.iter().cloned().chain(extra).collect();
+                conn::response_head("200 OK", &all, http11)
+            }
+        };
         let mut out = BytesMut::from(head.as_bytes());
         if http11 {
             out.extend_from_slice(&conn::chunk(&self.preamble));
@@ -281,6 +286,16 @@ impl NativeHub {
             channels: s.channels as f64,
         }
     }
+}
+
+/// `[name, value]` arrays from JS into pairs; a value with a line break is
+/// dropped (index.js refuses those before they get here).
+fn header_pairs(list: Vec<Vec<String>>) -> Vec<(String, String)> {
+    list.into_iter()
+        .filter_map(|pair| <[String; 2]>::try_from(pair).ok())
+        .filter(|[name, value]| !format!("{name}{value}").contains(['\r', '\n']))
+        .map(|[name, value]| (name, value))
+        .collect()
 }
 
 fn event_of<'a>(

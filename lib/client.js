@@ -1,0 +1,82 @@
+'use strict'
+// One connected SSE client: the `sse` 0.0.8 client API (`req`, `res`,
+// `send`, `close`, the `'close'` event) plus ids, channels and close reasons.
+
+const { EventEmitter } = require('node:events')
+const { toFields, framed } = require('./message')
+
+class Client extends EventEmitter {
+  /**
+   * Created by SSE for each accepted request; not meant to be built by hand.
+   * @param {import('./sse')} sse
+   */
+  constructor(sse, id, req, res, transport, lastEventId) {
+    super()
+    this._sse = sse
+    this._native = sse._native
+    /** The hub's id for this client (unique within its SSE instance). */
+    this.id = id
+    this.req = req
+    this.res = res
+    /** 'native' (Rust owns the socket) or 'fallback' (JS writes `res`). */
+    this.transport = transport
+    /** The `Last-Event-ID` the client reconnected with, or null. */
+    this.lastEventId = lastEventId
+    /** The peer's address, kept after the socket was handed to Rust. */
+    this.remoteAddress = req.socket ? req.socket.remoteAddress : undefined
+    /** Why the stream ended, once it has; null while open. */
+    this.closeReason = null
+  }
+
+  /** True once the stream has ended. */
+  get closed() {
+    return this.closeReason !== null
+  }
+
+  /**
+   * Sends one event to this client: `send(data)`, `send(event, data)`,
+   * `send(event, data, id)` or `send({ event, data, id, retry })`.
+   * Returns false (never throws) if the client has gone; throws a
+   * TypeError for a field that cannot be framed.
+   */
+  send(...args) {
+    if (this.closed) return false
+    const fields = toFields(args)
+    if (fields === null) return true
+    return framed(() => this._native.send(this.id, ...fields))
+  }
+
+  /** Ends the stream, after everything already sent has been written. */
+  close() {
+    if (!this.closed) this._native.closeClient(this.id, 'server')
+  }
+
+  /** Joins a channel; `sse.publish(channel, ...)` then reaches this client. */
+  join(channel) {
+    return this._native.join(this.id, String(channel))
+  }
+
+  /** Leaves a channel. Returns false if the client was not in it. */
+  leave(channel) {
+    return this._native.leave(this.id, String(channel))
+  }
+
+  /** The channels this client has joined. */
+  get channels() {
+    return this.closed ? [] : this._native.channelsOf(this.id)
+  }
+
+  /** Bytes queued for this client and not yet written. */
+  get queuedBytes() {
+    return this._native.queuedBytes(this.id) || 0
+  }
+
+  /** Called by SSE when the hub reports the stream ended. */
+  _ended(reason) {
+    if (this.closed) return
+    this.closeReason = reason
+    this.emit('close', reason)
+  }
+}
+
+module.exports = Client
