@@ -18,6 +18,7 @@ usage: loadgen --port PORT [options]
   --timeout S            seconds to wait for them (default 60)
   --control              after connecting, take commands on stdin:
                            arm NAME EVENTS TIMEOUT_S   measure a phase
+                           connect N                   open N more connections
                            quit                        exit (also on EOF)
   --threads N            runtime worker threads, 1 = current-thread (default 1)
   --max-runtime S        hard stop (default 3600)

@@ -95,9 +95,10 @@ async fn run(options: args::Options, nofile: u64) {
     });
     let commands = options.control.then(read_commands);
     let stats = Arc::new(Stats::default());
-    connect_all(&options, &stats, nofile).await;
+    let mut connector = Connector::new(&options, stats.clone(), nofile);
+    connector.open(options.connections).await;
     match commands {
-        Some(commands) => serve_commands(commands, &stats).await,
+        Some(commands) => serve_commands(commands, &mut connector).await,
         None if options.events > 0 => {
             measure(&stats, "events", options.events, options.timeout).await
         }
@@ -123,43 +124,78 @@ fn target_of(options: &args::Options) -> conn::Target {
     }
 }
 
-/// Opens every connection (bounded concurrency, optional rate), waits
-/// until each is established or failed, and prints the connect report.
-async fn connect_all(options: &args::Options, stats: &Arc<Stats>, nofile: u64) {
-    let started = now_us();
-    let target = Arc::new(target_of(options));
-    let limit = Arc::new(Semaphore::new(options.concurrency));
-    let (count, rate) = (options.connections, options.rate);
-    let spawner = {
-        let stats = stats.clone();
-        tokio::spawn(async move {
-            let gap = (rate > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(rate)));
-            let begin = Instant::now();
-            for index in 0..count {
-                if let Some(gap) = gap {
-                    tokio::time::sleep_until(begin + gap * index as u32).await;
-                }
-                let Ok(permit) = limit.clone().acquire_owned().await else {
-                    return;
-                };
-                tokio::spawn(conn::run(index, target.clone(), stats.clone(), permit));
-            }
-        })
-    };
-    let deadline = Instant::now() + options.connect_timeout;
-    let settled = || stats.established.load(Relaxed) + stats.failed.load(Relaxed);
-    while settled() < count as u64 && Instant::now() < deadline {
-        tokio::time::sleep(POLL).await;
+/// Opens connections in batches: bounded concurrency, optional rate.
+struct Connector {
+    target: Arc<conn::Target>,
+    stats: Arc<Stats>,
+    concurrency: usize,
+    rate: u32,
+    timeout: Duration,
+    nofile: u64,
+    /// Index of the next connection (it picks the source address).
+    next_index: usize,
+}
+
+impl Connector {
+    fn new(options: &args::Options, stats: Arc<Stats>, nofile: u64) -> Self {
+        Connector {
+            target: Arc::new(target_of(options)),
+            stats,
+            concurrency: options.concurrency,
+            rate: options.rate,
+            timeout: options.connect_timeout,
+            nofile,
+            next_index: 0,
+        }
     }
-    spawner.abort();
-    let report = stats.connect_report(count as u64, started, nofile);
-    if report.contains("\"fd_limit\"") {
-        eprintln!(
-            "loadgen: hit the open-files limit (RLIMIT_NOFILE = {nofile}) after {} connections",
-            stats.established.load(Relaxed)
-        );
+
+    /// Opens `count` more connections, waits until each is established or
+    /// failed (or the connect timeout), and prints the batch's report.
+    async fn open(&mut self, count: usize) {
+        let batch = self.stats.batch_start();
+        let spawner = tokio::spawn(spawn_connections(
+            self.target.clone(),
+            self.stats.clone(),
+            self.next_index..self.next_index + count,
+            Arc::new(Semaphore::new(self.concurrency)),
+            self.rate,
+        ));
+        self.next_index += count;
+        let deadline = Instant::now() + self.timeout;
+        while self.stats.settled_since(&batch) < count as u64 && Instant::now() < deadline {
+            tokio::time::sleep(POLL).await;
+        }
+        spawner.abort();
+        let report = self.stats.connect_report(count as u64, &batch, self.nofile);
+        if report.contains("\"fd_limit\"") {
+            eprintln!(
+                "loadgen: hit the open-files limit (RLIMIT_NOFILE = {}) with {} connections open",
+                self.nofile,
+                self.stats.live.load(Relaxed)
+            );
+        }
+        println!("{report}");
     }
-    println!("{report}");
+}
+
+async fn spawn_connections(
+    target: Arc<conn::Target>,
+    stats: Arc<Stats>,
+    indices: std::ops::Range<usize>,
+    limit: Arc<Semaphore>,
+    rate: u32,
+) {
+    let gap = (rate > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(rate)));
+    let begin = Instant::now();
+    for (n, index) in indices.enumerate() {
+        if let Some(gap) = gap {
+            tokio::time::sleep_until(begin + gap.mul_f64(n as f64)).await;
+        }
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            return;
+        };
+        tokio::spawn(conn::run(index, target.clone(), stats.clone(), permit));
+    }
 }
 
 /// Commands from stdin, one per line; EOF becomes `quit`.
@@ -177,7 +213,8 @@ fn read_commands() -> mpsc::UnboundedReceiver<String> {
     rx
 }
 
-async fn serve_commands(mut commands: mpsc::UnboundedReceiver<String>, stats: &Stats) {
+async fn serve_commands(mut commands: mpsc::UnboundedReceiver<String>, connector: &mut Connector) {
+    let stats = connector.stats.clone();
     while let Some(line) = commands.recv().await {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
@@ -188,8 +225,12 @@ async fn serve_commands(mut commands: mpsc::UnboundedReceiver<String>, stats: &S
                     continue;
                 };
                 let timeout = Duration::from_secs_f64(timeout.clamp(0.0, 1e6));
-                measure(stats, name, events, timeout).await;
+                measure(&stats, name, events, timeout).await;
             }
+            ["connect", count] => match count.parse() {
+                Ok(count) => connector.open(count).await,
+                Err(_) => println!("{{\"error\":\"bad connect command\"}}"),
+            },
             [] => {}
             _ => println!(
                 "{{\"error\":{}}}",
@@ -205,6 +246,7 @@ async fn serve_commands(mut commands: mpsc::UnboundedReceiver<String>, stats: &S
 async fn measure(stats: &Stats, name: &str, events: u64, timeout: Duration) {
     stats.start_phase(events);
     let armed = now_us();
+    let cpu_before = stats::cpu_us();
     println!("{{\"armed\":{}}}", stats::json_str(name));
     let deadline = Instant::now() + timeout;
     let timed_out = loop {
@@ -216,5 +258,6 @@ async fn measure(stats: &Stats, name: &str, events: u64, timeout: Duration) {
         }
         tokio::time::sleep(POLL).await;
     };
-    println!("{}", stats.phase_report(name, armed, timed_out));
+    let cpu = stats::cpu_us().saturating_sub(cpu_before);
+    println!("{}", stats.phase_report(name, armed, timed_out, cpu));
 }

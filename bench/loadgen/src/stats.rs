@@ -15,10 +15,31 @@ pub fn now_us() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
+/// CPU time this process has used (all threads), in microseconds.
+pub fn cpu_us() -> u64 {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+            return 0;
+        }
+        usage
+    };
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    micros(usage.ru_utime) + micros(usage.ru_stime)
+}
+
 /// Why connections failed, by kind, with the first message of each.
 #[derive(Default)]
 pub struct Failures {
     by_kind: BTreeMap<&'static str, (u64, String)>,
+}
+
+/// Where the counters stood when a batch of connects began.
+pub struct Batch {
+    pub started_us: u64,
+    established: u64,
+    failed: u64,
 }
 
 #[derive(Default)]
@@ -78,17 +99,47 @@ impl Stats {
         self.last_recv_us.fetch_max(recv_us, Relaxed);
     }
 
-    pub fn connect_report(&self, requested: u64, started_us: u64, nofile: u64) -> String {
-        let established = self.established.load(Relaxed);
-        let last = self.last_established_us.load(Relaxed).max(started_us);
-        let seconds = (last - started_us) as f64 / 1e6;
+    /// The counters a connect batch starts from.
+    pub fn batch_start(&self) -> Batch {
+        Batch {
+            started_us: now_us(),
+            established: self.established.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+        }
+    }
+
+    /// Connections of the batch that are established or failed so far.
+    pub fn settled_since(&self, batch: &Batch) -> u64 {
+        self.established.load(Relaxed) + self.failed.load(Relaxed)
+            - batch.established
+            - batch.failed
+    }
+
+    pub fn connect_report(&self, requested: u64, batch: &Batch, nofile: u64) -> String {
+        let total = self.established.load(Relaxed);
+        let established = total - batch.established;
+        let last = self.last_established_us.load(Relaxed).max(batch.started_us);
+        let seconds = (last - batch.started_us) as f64 / 1e6;
         let rate = if seconds > 0.0 {
             established as f64 / seconds
         } else {
             0.0
         };
+        format!(
+            "{{\"phase\":\"connect\",\"requested\":{requested},\"established\":{established},\
+             \"failed\":{},\"established_total\":{total},\"live\":{},\"connect_ms\":{:.1},\
+             \"accepts_per_s\":{rate:.0},\"nofile_limit\":{nofile},\"errors\":{{{}}}}}",
+            self.failed.load(Relaxed) - batch.failed,
+            self.live.load(Relaxed),
+            seconds * 1e3,
+            self.failures_json(),
+        )
+    }
+
+    /// Failures so far, by kind: `"kind":{"count":n,"first":"message"}`.
+    fn failures_json(&self) -> String {
         let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let errors: Vec<String> = failures
+        let entries: Vec<String> = failures
             .by_kind
             .iter()
             .map(|(kind, (n, msg))| {
@@ -99,18 +150,12 @@ impl Stats {
                 )
             })
             .collect();
-        format!(
-            "{{\"phase\":\"connect\",\"requested\":{requested},\"established\":{established},\
-             \"failed\":{},\"live\":{},\"connect_ms\":{:.1},\"accepts_per_s\":{rate:.0},\
-             \"nofile_limit\":{nofile},\"errors\":{{{}}}}}",
-            self.failed.load(Relaxed),
-            self.live.load(Relaxed),
-            seconds * 1e3,
-            errors.join(","),
-        )
+        entries.join(",")
     }
 
-    pub fn phase_report(&self, name: &str, armed_us: u64, timed_out: bool) -> String {
+    /// `cpu_us` is this client's own CPU time over the phase: close to
+    /// the phase's wall time means the client, not the server, was busy.
+    pub fn phase_report(&self, name: &str, armed_us: u64, timed_out: bool, cpu_us: u64) -> String {
         let events = self.events.load(Relaxed);
         let first_sent = self.first_sent_us.load(Relaxed);
         let first_recv = self.first_recv_us.load(Relaxed);
@@ -130,26 +175,21 @@ impl Stats {
         };
         let live = self.live.load(Relaxed);
         let completed = self.completed.load(Relaxed);
+        let unset_as_zero = |v: u64| if v == u64::MAX { 0 } else { v };
         format!(
             "{{\"phase\":{},\"expected_per_conn\":{},\"live\":{live},\"completed\":{completed},\
              \"incomplete\":{},\"closed_total\":{},\"timed_out\":{timed_out},\"events\":{events},\
              \"span_ms\":{:.1},\"deliveries_per_s\":{rate:.0},\"first_sent_us\":{},\
-             \"first_recv_us\":{},\"last_recv_us\":{last_recv},\"latency_us\":{}}}",
+             \"first_recv_us\":{},\"last_recv_us\":{last_recv},\"client_cpu_ms\":{:.1},\
+             \"latency_us\":{}}}",
             json_str(name),
             self.expected.load(Relaxed),
             live.saturating_sub(completed),
             self.closed.load(Relaxed),
             span_s * 1e3,
-            if first_sent == u64::MAX {
-                0
-            } else {
-                first_sent
-            },
-            if first_recv == u64::MAX {
-                0
-            } else {
-                first_recv
-            },
+            unset_as_zero(first_sent),
+            unset_as_zero(first_recv),
+            cpu_us as f64 / 1e3,
             summary_json(&self.latency.summary()),
         )
     }
