@@ -7,7 +7,8 @@
 //   node bench/run.js [--quick] [--clients=1000,10000] [--servers=a,b]
 //                     [--burst=1000] [--paced-seconds=10] [--rate=10]
 //                     [--size=100] [--idle-clients=19000] [--no-idle]
-//                     [--burst-timeout=60] [--loadgen-threads=1] [--out=DIR]
+//                     [--burst-timeout=60] [--loadgen-threads=1] [--repeat=1]
+//                     [--out=DIR]
 
 const { execFileSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -44,6 +45,7 @@ const DEFAULTS = {
   servers: SERVERS.map((s) => s.name),
   out: BENCH,
   suiteTimeout: 40 * 60,
+  repeat: 1,
 }
 
 const QUICK = { clients: [1000], burst: 200, pacedSeconds: 5, idleClients: 2000, burstTimeout: 20 }
@@ -296,20 +298,44 @@ function machine() {
   }
 }
 
+/** The headline figure of a scenario, to rank repeated runs by. */
+const headline = {
+  burst: (r) => r.deliveriesPerSec,
+  paced: (r) => (r.latencyUs ? r.latencyUs.p99 : null),
+}
+
+/** Of repeated runs, the median one by the headline figure, with the spread. */
+function medianRun(runs, key) {
+  const measured = runs.filter((r) => !r.skip && !r.error && headline[key](r) !== null)
+  if (measured.length === 0) return runs[0]
+  measured.sort((a, b) => headline[key](a) - headline[key](b))
+  const median = measured[Math.floor((measured.length - 1) / 2)]
+  if (runs.length === 1) return median
+  return { ...median, repeats: measured.map(headline[key]), failedRepeats: runs.length - measured.length }
+}
+
+async function runScenario(key, phase, clients, servers, options, skipped) {
+  const runs = new Map(servers.map((server) => [server.name, []]))
+  for (let round = 1; round <= options.repeat; round++) {
+    for (const server of servers) {
+      const of = options.repeat > 1 ? ` (run ${round}/${options.repeat})` : ''
+      log(`${key}, ${clients} clients, ${server.name}${of} ...`)
+      const load1 = os.loadavg()[0]
+      const result = { ...(await runCase(server, clients, phase, options, skipped)), load1 }
+      runs.get(server.name).push(result)
+      log(`  ${describeCase(result)}`)
+    }
+  }
+  return Object.fromEntries([...runs].map(([name, list]) => [name, medianRun(list, key)]))
+}
+
 async function runSuite(options) {
   const skipped = new Map()
   const servers = SERVERS.filter((s) => options.servers.includes(s.name))
   const results = { burst: {}, paced: {}, idle: null }
   for (const clients of options.clients) {
-    for (const [key, phase] of [['burst', burstPhase(options)], ['paced', pacedPhase(options)]]) {
-      results[key][clients] = {}
-      for (const server of servers) {
-        log(`${key}, ${clients} clients, ${server.name} ...`)
-        const result = await runCase(server, clients, phase, options, skipped)
-        results[key][clients][server.name] = result
-        log(`  ${describeCase(result)}`)
-      }
-    }
+    results.burst[clients] = await runScenario('burst', burstPhase(options), clients, servers, options, skipped)
+    results.paced[clients] = await runScenario('paced', pacedPhase(options), clients, servers, options, skipped)
   }
   if (options.idle && options.servers.includes('channels')) {
     log(`daemon, ${options.idleClients} idle connections ...`)

@@ -11,8 +11,15 @@ const fixed = (n, digits = 1) => (n === null || n === undefined || Number.isNaN(
 const ms = (us) => (us === null || us === undefined ? 'n/a' : fixed(us / 1000, us < 10_000 ? 2 : 1))
 const pct = (x) => (x === null || x === undefined ? 'n/a' : `${fixed(x * 100, x < 0.1 ? 2 : 1)}%`)
 
+/**
+ * A 1-minute load average above this means other work competed: the
+ * suite's own previous case (client + server) accounts for about the
+ * number of cores.
+ */
+const BUSY_LOAD = require('node:os').cpus().length + 1.5
+
 /** Why a case has no figures, or a short note about the ones it has. */
-function caseNote(result) {
+function caseNote(result, formatRepeat = int) {
   if (!result) return 'not run'
   if (result.skip) return `skipped: ${result.skip}`
   if (result.error) return `error: ${result.error}`
@@ -20,6 +27,11 @@ function caseNote(result) {
   if (result.timedOut) notes.push(`**timed out**: delivered ${int(result.delivered)} of ${int(result.expected)}`)
   if (result.connect && result.connect.failed > 0) notes.push(`${int(result.connect.failed)} connections failed`)
   if (!result.serverFinished && !result.timedOut) notes.push('server did not report')
+  if (result.repeats) {
+    const spread = result.repeats.map(formatRepeat).join(', ')
+    notes.push(`median of ${result.repeats.length} runs (${spread})${result.failedRepeats ? `, ${result.failedRepeats} failed` : ''}`)
+  }
+  if (result.load1 > BUSY_LOAD) notes.push(`machine busy at the start (load ${fixed(result.load1, 1)})`)
   return notes.join('; ')
 }
 
@@ -32,7 +44,7 @@ function burstTable(byServer, servers) {
     if (!hasFigures(r)) return `| ${server.label} | | | | | | ${caseNote(r)} |`
     const ratio = hasFigures(base) && base.deliveriesPerSec > 0 ? `${fixed(r.deliveriesPerSec / base.deliveriesPerSec, 1)}x` : 'n/a'
     const busy = r.spanMs > 0 ? pct(r.clientCpuMs / r.spanMs) : 'n/a'
-    return `| ${server.label} | ${int(r.deliveriesPerSec)} | ${ratio} | ${pct(r.delivered / r.expected)} | ${fixed(r.cpuUsPerDelivery, 2)} | ${busy} | ${caseNote(r)} |`
+    return `| ${server.label} | ${int(r.deliveriesPerSec)} | ${ratio} | ${pct(r.delivered / r.expected)} | ${fixed(r.cpuUsPerDelivery, 2)} | ${busy} | ${caseNote(r, (v) => `${int(v)}/s`)} |`
   })
   return [
     '| server | deliveries/s | vs sse 0.0.8 | delivered | server CPU µs/delivery | load client busy | note |',
@@ -49,7 +61,7 @@ function pacedTable(byServer, servers) {
     const elu = server.js ? pct(r.elu) : 'no JS'
     const delay = server.js ? fixed(r.loopDelayP99Ms, 2) : 'no JS'
     const busy = r.spanMs > 0 ? pct(r.clientCpuMs / r.spanMs) : 'n/a'
-    return `| ${server.label} | ${ms(lat.p50)} | ${ms(lat.p99)} | ${ms(lat.max)} | ${pct(r.delivered / r.expected)} | ${elu} | ${delay} | ${fixed(r.cpuUsPerDelivery, 2)} | ${busy} | ${caseNote(r)} |`
+    return `| ${server.label} | ${ms(lat.p50)} | ${ms(lat.p99)} | ${ms(lat.max)} | ${pct(r.delivered / r.expected)} | ${elu} | ${delay} | ${fixed(r.cpuUsPerDelivery, 2)} | ${busy} | ${caseNote(r, (v) => `p99 ${ms(v)} ms`)} |`
   })
   return [
     '| server | latency p50 ms | p99 ms | max ms | delivered | JS event-loop utilisation | loop delay p99 ms | server CPU µs/delivery | load client busy | note |',
