@@ -155,6 +155,7 @@ async function connectClients(running, clients, options) {
     nofileLimit: report.nofile_limit,
     connectMs: report.connect_ms,
     acceptsPerSec: report.accepts_per_s,
+    clientCpuMs: report.client_cpu_ms,
     rssBaseKiB: before && before.rssKiB,
     rssIdleKiB: idle && idle.rssKiB,
     rssPerConnKiB: before && idle && report.established > 0 ? (idle.rssKiB - before.rssKiB) / report.established : null,

@@ -82,13 +82,14 @@ function connectOf(results, clients, name) {
 function connectTable(results, clients, servers) {
   const rows = servers.map((server) => {
     const c = connectOf(results, clients, server.name)
-    if (!c) return `| ${server.label} | | | | | not measured |`
+    if (!c) return `| ${server.label} | | | | | | not measured |`
     const failed = c.failed > 0 ? `${int(c.failed)} failed: ${Object.keys(c.errors || {}).join(', ')}` : ''
-    return `| ${server.label} | ${int(c.established)} | ${int(c.acceptsPerSec)} | ${fixed(c.rssPerConnKiB, 2)} | ${fixed(c.rssIdleKiB / 1024, 1)} | ${failed} |`
+    const busy = c.connectMs > 0 && c.clientCpuMs !== undefined ? pct(c.clientCpuMs / c.connectMs) : 'n/a'
+    return `| ${server.label} | ${int(c.established)} | ${int(c.acceptsPerSec)} | ${busy} | ${fixed(c.rssPerConnKiB, 2)} | ${fixed(c.rssIdleKiB / 1024, 1)} | ${failed} |`
   })
   return [
-    '| server | connected | accepts/s | RSS per idle connection KiB | RSS with them MiB | note |',
-    '|---|---:|---:|---:|---:|---|',
+    '| server | connected | accepts/s | load client busy | RSS per idle connection KiB | RSS with them MiB | note |',
+    '|---|---:|---:|---:|---:|---:|---|',
     ...rows,
   ].join('\n')
 }

@@ -38,6 +38,7 @@ pub struct Failures {
 /// Where the counters stood when a batch of connects began.
 pub struct Batch {
     pub started_us: u64,
+    cpu_us: u64,
     established: u64,
     failed: u64,
 }
@@ -103,6 +104,7 @@ impl Stats {
     pub fn batch_start(&self) -> Batch {
         Batch {
             started_us: now_us(),
+            cpu_us: cpu_us(),
             established: self.established.load(Relaxed),
             failed: self.failed.load(Relaxed),
         }
@@ -128,10 +130,12 @@ impl Stats {
         format!(
             "{{\"phase\":\"connect\",\"requested\":{requested},\"established\":{established},\
              \"failed\":{},\"established_total\":{total},\"live\":{},\"connect_ms\":{:.1},\
-             \"accepts_per_s\":{rate:.0},\"nofile_limit\":{nofile},\"errors\":{{{}}}}}",
+             \"accepts_per_s\":{rate:.0},\"client_cpu_ms\":{:.1},\"nofile_limit\":{nofile},\
+             \"errors\":{{{}}}}}",
             self.failed.load(Relaxed) - batch.failed,
             self.live.load(Relaxed),
             seconds * 1e3,
+            cpu_us().saturating_sub(batch.cpu_us) as f64 / 1e3,
             self.failures_json(),
         )
     }
