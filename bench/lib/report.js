@@ -102,9 +102,9 @@ function idleSection(idle, options) {
   const lines = [
     title,
     '',
-    '| asked | connected | failed | accepts/s | RSS total MiB | RSS per idle connection KiB |',
-    '|---:|---:|---:|---:|---:|---:|',
-    `| ${int(c.requested)} | ${int(c.established)} | ${int(c.failed)} | ${int(c.acceptsPerSec)} | ${fixed(c.rssIdleKiB / 1024, 1)} | ${fixed(c.rssPerConnKiB, 2)} |`,
+    '| asked | connected | failed | accepts/s | load client busy | RSS total MiB | RSS per idle connection KiB |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${int(c.requested)} | ${int(c.established)} | ${int(c.failed)} | ${int(c.acceptsPerSec)} | ${c.connectMs > 0 ? pct(c.clientCpuMs / c.connectMs) : 'n/a'} | ${fixed(c.rssIdleKiB / 1024, 1)} | ${fixed(c.rssPerConnKiB, 2)} |`,
   ]
   if (c.errors && c.errors.fd_limit) {
     lines.push(
