@@ -114,7 +114,9 @@ function idleSection(idle, options) {
     )
   }
   for (const [kind, e] of Object.entries(c.errors || {})) {
-    if (kind !== 'fd_limit') lines.push('', `${int(e.count)} connections failed (${kind}): ${e.first}`)
+    if (kind === 'fd_limit') continue
+    const hint = kind === 'timeout' ? ' (a server out of file descriptors leaves connections unanswered like this)' : ''
+    lines.push('', `${int(e.count)} connections failed (${kind}): ${e.first}${hint}`)
   }
   return lines.join('\n')
 }
