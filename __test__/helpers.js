@@ -29,19 +29,25 @@ async function stop(server, sse) {
 /** A raw TCP client: sends a request, collects everything it receives. */
 class RawClient {
   constructor(port, request) {
-    this.data = Buffer.alloc(0)
+    this.chunks = []
     this.ended = false
     this.waiters = []
     this.socket = net.connect(port, '127.0.0.1', () => this.socket.write(request))
     this.socket.on('data', (chunk) => {
-      this.data = Buffer.concat([this.data, chunk])
-      this._check()
+      this.chunks.push(chunk)
+      if (this.onData) this.onData(chunk)
+      if (this.waiters.length > 0) this._check()
     })
     this.socket.on('close', () => {
       this.ended = true
       this._check()
     })
     this.socket.on('error', () => {})
+  }
+
+  get data() {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)]
+    return this.chunks[0] || Buffer.alloc(0)
   }
 
   get text() {
@@ -70,7 +76,9 @@ class RawClient {
       const waiter = { predicate, resolve, timer: null }
       waiter.timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter)
-        reject(new Error(`timed out; received so far: ${JSON.stringify(this.text)}`))
+        const seen = JSON.stringify(this.text)
+        const shown = seen.length > 600 ? `${seen.slice(0, 300)} ... ${seen.slice(-300)}` : seen
+        reject(new Error(`timed out; received ${this.data.length} bytes: ${shown}`))
       }, ms)
       this.waiters.push(waiter)
       this._check()

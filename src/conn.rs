@@ -78,12 +78,18 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             }
             return reason;
         }
-        let body = if settings.chunked {
-            write_chunked(writer, &batch, settings).await
-        } else {
-            write_frames(writer, &batch, settings).await
+        let body = async {
+            if settings.chunked {
+                write_chunked(writer, &batch, settings).await
+            } else {
+                write_frames(writer, &batch, settings).await
+            }
         };
-        if let Err(reason) = body {
+        let written = tokio::select! {
+            written = body => written,
+            reason = sub.aborted() => Err(reason),
+        };
+        if let Err(reason) = written {
             return reason;
         }
         batch.clear();
@@ -261,5 +267,45 @@ mod tests {
         assert!(head.starts_with("HTTP/1.1 200 OK\r\nA: b\r\nDate: "));
         assert!(head.ends_with("GMT\r\nTransfer-Encoding: chunked\r\n\r\n"));
         assert_eq!(chunk(b":ok\n\n"), b"5\r\n:ok\n\n\r\n");
+    }
+}
+
+#[cfg(test)]
+mod slow_tests {
+    use super::*;
+    use crate::hub::{Hub, HubConfig};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_that_stops_is_closed_as_slow() {
+        let hub = Hub::new(HubConfig {
+            heartbeat: None,
+            max_queue_bytes: 64 * 1024,
+            ..HubConfig::default()
+        });
+        let reasons = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = reasons.clone();
+        hub.on_close(move |_, why| log.lock().unwrap().push(why));
+        let sub = hub.register().unwrap();
+        let id = sub.id();
+        let (server, _client) = tokio::io::duplex(16 * 1024);
+        let settings = StreamSettings {
+            head: Bytes::from_static(b"H"),
+            chunked: true,
+            write_timeout: None,
+        };
+        let task = tokio::spawn(serve(server, sub, settings));
+        let frame = Bytes::from(vec![b'x'; 1000]);
+        let mut pushed = 0;
+        while hub.send_to(id, frame.clone()) {
+            pushed += 1;
+            if pushed % 10 == 0 {
+                tokio::task::yield_now().await;
+            }
+            assert!(pushed < 10_000, "never closed as slow");
+        }
+        // The writer is blocked on the full pipe: it must still let go.
+        task.await.unwrap();
+        assert_eq!(*reasons.lock().unwrap(), [CloseReason::Slow]);
+        assert_eq!(hub.client_count(), 0);
     }
 }

@@ -372,7 +372,11 @@ impl Hub {
 
     /// Starts closing one client (it flushes what is queued first).
     pub fn close_client(&self, id: ClientId, reason: CloseReason) -> bool {
-        self.client(id).is_some_and(|c| c.queue.close(reason))
+        let closed = self.client(id).is_some_and(|c| c.queue.close(reason));
+        if closed && reason == CloseReason::Slow {
+            self.inner.counters.dropped_slow.fetch_add(1, Relaxed);
+        }
+        closed
     }
 
     /// Closes every client with `reason` and refuses new ones.
@@ -451,6 +455,12 @@ impl Subscription {
         batch: &mut std::collections::VecDeque<Bytes>,
     ) -> std::task::Poll<Result<(), CloseReason>> {
         self.client.queue.poll_batch(cx, batch)
+    }
+
+    /// Resolves once the client is closed for a reason that drops its
+    /// queue (slow, timeout, peer gone). See [`Queue::poll_aborted`].
+    pub async fn aborted(&self) -> CloseReason {
+        std::future::poll_fn(|cx| self.client.queue.poll_aborted(cx)).await
     }
 
     /// Starts closing this client (a no-op if it already is).

@@ -62,7 +62,10 @@ struct State {
     /// Set by every push, cleared by every heartbeat tick: an idle stream
     /// is one that saw no push for a whole tick.
     active: bool,
+    /// The writer waiting for frames.
     waker: Option<Waker>,
+    /// The writer blocked in a write, waiting to hear of an abort.
+    abort_waker: Option<Waker>,
 }
 
 /// The queue shared by the hub (producer) and one writer (consumer).
@@ -92,10 +95,8 @@ impl Queue {
             return Pushed::Closed;
         }
         if state.queued_bytes + frame.len() > self.limit {
-            Self::close_locked(&mut state, CloseReason::Slow);
-            let waker = state.waker.take();
             drop(state);
-            wake(waker);
+            self.close(CloseReason::Slow);
             return Pushed::TooSlow;
         }
         state.queued_bytes += frame.len();
@@ -127,8 +128,10 @@ impl Queue {
         }
         Self::close_locked(&mut state, reason);
         let waker = state.waker.take();
+        let abort_waker = state.abort_waker.take();
         drop(state);
         wake(waker);
+        wake(abort_waker);
         true
     }
 
@@ -170,6 +173,20 @@ impl Queue {
             _ => state.waker = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+
+    /// Ready once the client is closing for a reason that drops what is
+    /// queued (slow, timeout, peer gone): a writer blocked on a full socket
+    /// races its write against this, so a stalled peer is let go at once.
+    pub fn poll_aborted(&self, cx: &mut Context<'_>) -> Poll<CloseReason> {
+        let mut state = self.lock();
+        match state.closing {
+            Some(reason) if !reason.flushes() => Poll::Ready(reason),
+            _ => {
+                state.abort_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
     }
 
     /// Async form of [`Queue::poll_batch`].
