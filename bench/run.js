@@ -9,6 +9,7 @@
 //                     [--size=100] [--idle-clients=19000] [--no-idle]
 //                     [--burst-timeout=60] [--loadgen-threads=1] [--repeat=1]
 //                     [--out=DIR]
+//   node bench/run.js --render=bench/results.json   (rewrite the report only)
 
 const { execFileSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -346,8 +347,21 @@ async function runSuite(options) {
   return results
 }
 
+/** `--render=results.json`: rewrites the report files from saved results. */
+function renderSaved(file, out) {
+  const report = JSON.parse(fs.readFileSync(file, 'utf8'))
+  const written = writeReport(report, out)
+  log(`wrote ${written.map((f) => path.relative(process.cwd(), f)).join(', ')}`)
+}
+
 async function main() {
-  const { options, command } = parseArgs(process.argv.slice(2))
+  const argv = process.argv.slice(2)
+  const render = argv.find((a) => a.startsWith('--render='))
+  if (render) {
+    const file = path.resolve(render.slice('--render='.length))
+    return renderSaved(file, path.dirname(file))
+  }
+  const { options, command } = parseArgs(argv)
   const watchdog = setTimeout(() => {
     console.error(`[bench] the suite ran past ${options.suiteTimeout} s: stopping`)
     killOwned()

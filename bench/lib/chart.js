@@ -68,15 +68,17 @@ function panel(x0, title, unit, groups, series, flags) {
   return out.join('\n')
 }
 
-function legend(servers) {
-  const perRow = 3
+/** `measured[s]`: whether server s has a bar anywhere in the chart. */
+function legend(servers, measured) {
+  const perRow = 2
   return servers
     .map((server, i) => {
-      const x = PANEL.left + (i % perRow) * 300
+      const label = measured[i] ? server.label : `${server.label}: not run`
+      const x = PANEL.left + (i % perRow) * 440
       const y = LEGEND_TOP + Math.floor(i / perRow) * 20
       return (
         `<rect x="${x}" y="${y - 10}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/>` +
-        text(x + 18, y, server.label, 'font-size="12"')
+        text(x + 18, y, label, 'font-size="12"')
       )
     })
     .join('\n')
@@ -98,14 +100,14 @@ function renderChart(report) {
   const rateFlags = valuesOf(report, servers, 'burst', (r) => r.timedOut)
   const p99 = valuesOf(report, servers, 'paced', (r) => (r.latencyUs ? r.latencyUs.p99 / 1000 : null))
   const p99Flags = valuesOf(report, servers, 'paced', (r) => r.timedOut)
-  const height = LEGEND_TOP + Math.ceil(servers.length / 3) * 20 + 24
+  const height = LEGEND_TOP + Math.ceil(servers.length / 2) * 20 + 24
   const secondX = PANEL.left + PANEL.width + PANEL.gap
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
     `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
     panel(PANEL.left, `Burst: deliveries per second (${report.options.burst} broadcasts)`, 'per s, log', groups, rates, rateFlags),
     panel(secondX, `Paced: p99 latency (${report.options.rate} events/s)`, 'ms, log', groups, p99, p99Flags),
-    legend(servers),
+    legend(servers, servers.map((_, s) => [...rates, ...p99].some((group) => group[s] !== null))),
     text(PANEL.left, height - 8, `* timed out (figure over what was delivered). ${report.machine.cores} cores, Node ${report.machine.node}, ${report.run.started.slice(0, 10)}. Higher is better on the left, lower on the right.`, 'font-size="11" fill="#495057"'),
     '</svg>',
     '',
