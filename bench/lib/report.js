@@ -1,0 +1,239 @@
+'use strict'
+// Turns the suite's results into bench/RESULTS.md (tables and targets),
+// bench/results.json (everything, for scripts) and bench/chart.svg.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const { renderChart } = require('./chart')
+
+const int = (n) => (n === null || n === undefined || Number.isNaN(n) ? 'n/a' : Math.round(n).toLocaleString('en-US'))
+const fixed = (n, digits = 1) => (n === null || n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(digits))
+const ms = (us) => (us === null || us === undefined ? 'n/a' : fixed(us / 1000, us < 10_000 ? 2 : 1))
+const pct = (x) => (x === null || x === undefined ? 'n/a' : `${fixed(x * 100, x < 0.1 ? 2 : 1)}%`)
+
+/**
+ * A 1-minute load average above this means other work competed: the
+ * suite's own previous case (client + server) accounts for about the
+ * number of cores.
+ */
+const BUSY_LOAD = require('node:os').cpus().length + 1.5
+
+/** Why a case has no figures, or a short note about the ones it has. */
+function caseNote(result, formatRepeat = int) {
+  if (!result) return 'not run'
+  if (result.skip) return `skipped: ${result.skip}`
+  if (result.error) return `error: ${result.error}`
+  const notes = []
+  if (result.timedOut) notes.push(`**timed out**: delivered ${int(result.delivered)} of ${int(result.expected)}`)
+  if (result.connect && result.connect.failed > 0) notes.push(`${int(result.connect.failed)} connections failed`)
+  if (!result.serverFinished && !result.timedOut) notes.push('server did not report')
+  if (result.repeats) {
+    const spread = result.repeats.map(formatRepeat).join(', ')
+    notes.push(`median of ${result.repeats.length} runs (${spread})${result.failedRepeats ? `, ${result.failedRepeats} failed` : ''}`)
+  }
+  if (result.load1 > BUSY_LOAD) notes.push(`machine busy at the start (load ${fixed(result.load1, 1)})`)
+  return notes.join('; ')
+}
+
+const hasFigures = (result) => result && !result.skip && !result.error
+
+function burstTable(byServer, servers) {
+  const base = byServer['sse-008']
+  const rows = servers.map((server) => {
+    const r = byServer[server.name]
+    if (!hasFigures(r)) return `| ${server.label} | | | | | | ${caseNote(r)} |`
+    const ratio = hasFigures(base) && base.deliveriesPerSec > 0 ? `${fixed(r.deliveriesPerSec / base.deliveriesPerSec, 1)}x` : 'n/a'
+    const busy = r.spanMs > 0 ? pct(r.clientCpuMs / r.spanMs) : 'n/a'
+    return `| ${server.label} | ${int(r.deliveriesPerSec)} | ${ratio} | ${pct(r.delivered / r.expected)} | ${fixed(r.cpuUsPerDelivery, 2)} | ${busy} | ${caseNote(r, (v) => `${int(v)}/s`)} |`
+  })
+  return [
+    '| server | deliveries/s | vs sse 0.0.8 | delivered | server CPU µs/delivery | load client busy | note |',
+    '|---|---:|---:|---:|---:|---:|---|',
+    ...rows,
+  ].join('\n')
+}
+
+function pacedTable(byServer, servers) {
+  const rows = servers.map((server) => {
+    const r = byServer[server.name]
+    if (!hasFigures(r)) return `| ${server.label} | | | | | | | | | ${caseNote(r)} |`
+    const lat = r.latencyUs || {}
+    const elu = server.js ? pct(r.elu) : 'no JS'
+    const delay = server.js ? fixed(r.loopDelayP99Ms, 2) : 'no JS'
+    const busy = r.spanMs > 0 ? pct(r.clientCpuMs / r.spanMs) : 'n/a'
+    return `| ${server.label} | ${ms(lat.p50)} | ${ms(lat.p99)} | ${ms(lat.max)} | ${pct(r.delivered / r.expected)} | ${elu} | ${delay} | ${fixed(r.cpuUsPerDelivery, 2)} | ${busy} | ${caseNote(r, (v) => `p99 ${ms(v)} ms`)} |`
+  })
+  return [
+    '| server | latency p50 ms | p99 ms | max ms | delivered | JS event-loop utilisation | loop delay p99 ms | server CPU µs/delivery | load client busy | note |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...rows,
+  ].join('\n')
+}
+
+/** Connect figures of a server at one client count: from its burst run, else its paced run. */
+function connectOf(results, clients, name) {
+  for (const key of ['burst', 'paced']) {
+    const r = (results[key][clients] || {})[name]
+    if (hasFigures(r) || (r && r.connect)) return r.connect
+  }
+  return null
+}
+
+function connectTable(results, clients, servers) {
+  const rows = servers.map((server) => {
+    const c = connectOf(results, clients, server.name)
+    if (!c) return `| ${server.label} | | | | | | not measured |`
+    const failed = c.failed > 0 ? `${int(c.failed)} failed: ${Object.keys(c.errors || {}).join(', ')}` : ''
+    const busy = c.connectMs > 0 && c.clientCpuMs !== undefined ? pct(c.clientCpuMs / c.connectMs) : 'n/a'
+    return `| ${server.label} | ${int(c.established)} | ${int(c.acceptsPerSec)} | ${busy} | ${fixed(c.rssPerConnKiB, 2)} | ${fixed(c.rssIdleKiB / 1024, 1)} | ${failed} |`
+  })
+  return [
+    '| server | connected | accepts/s | load client busy | RSS per idle connection KiB | RSS with them MiB | note |',
+    '|---|---:|---:|---:|---:|---:|---|',
+    ...rows,
+  ].join('\n')
+}
+
+function idleSection(idle, options) {
+  const title = `## Daemon alone: ${int(options.idleClients)} idle connections`
+  if (!idle) return `${title}\n\nNot run${options.idle ? '' : ' (--no-idle)'}.`
+  if (idle.skip || idle.error) return `${title}\n\n${idle.skip ? 'Skipped' : 'Error'}: ${idle.skip || idle.error}`
+  const c = idle.connect
+  const lines = [
+    title,
+    '',
+    '| asked | connected | failed | accepts/s | load client busy | RSS total MiB | RSS per idle connection KiB |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${int(c.requested)} | ${int(c.established)} | ${int(c.failed)} | ${int(c.acceptsPerSec)} | ${c.connectMs > 0 ? pct(c.clientCpuMs / c.connectMs) : 'n/a'} | ${fixed(c.rssIdleKiB / 1024, 1)} | ${fixed(c.rssPerConnKiB, 2)} |`,
+  ]
+  if (c.errors && c.errors.fd_limit) {
+    lines.push(
+      '',
+      `The load client hit the open-files limit (RLIMIT_NOFILE = ${int(c.nofileLimit)}) after ${int(c.established)} connections: ` +
+        'this machine caps every process at that many open files (hard limit), so it cannot open more.'
+    )
+  }
+  for (const [kind, e] of Object.entries(c.errors || {})) {
+    if (kind === 'fd_limit') continue
+    const hint = kind === 'timeout' ? ' (a server out of file descriptors leaves connections unanswered like this)' : ''
+    lines.push('', `${int(e.count)} connections failed (${kind}): ${e.first}${hint}`)
+  }
+  return lines.join('\n')
+}
+
+/** The issue's targets, each with its measured value and PASS/MISS. */
+function targets(report) {
+  const { results, options } = report
+  const clients = Math.max(...options.clients)
+  const burst = results.burst[clients] || {}
+  const paced = results.paced[clients] || {}
+  const rate = (name) => (hasFigures(burst[name]) ? burst[name].deliveriesPerSec : null)
+  const ratio = (a, b) => (a !== null && b ? a / b : null)
+  const p99 = (name) => (hasFigures(paced[name]) && paced[name].latencyUs ? paced[name].latencyUs.p99 : null)
+  const rss = (name) => {
+    const c = connectOf(results, clients, name)
+    return c ? c.rssPerConnKiB : null
+  }
+  const idle = results.idle && results.idle.connect ? results.idle.connect.rssPerConnKiB : rss('channels')
+  const broadcastVsSse = ratio(rate('ssehub-broadcast'), rate('sse-008'))
+  const dropinVsSse = ratio(rate('ssehub-dropin'), rate('sse-008'))
+  const elu = hasFigures(paced['ssehub-broadcast']) ? paced['ssehub-broadcast'].elu : null
+  const hubOverPlain = ratio(p99('ssehub-broadcast'), p99('plain-node'))
+  const showLatencyRatio = (v) => `${fixed(v, 2)} (${ms(p99('ssehub-broadcast'))} / ${ms(p99('plain-node'))} ms)`
+  return {
+    clients,
+    rows: [
+      ['burst: ssehub broadcast deliveries/s vs sse 0.0.8', broadcastVsSse, (v) => `${fixed(v, 1)}x`, '≥ 50x', (v) => v >= 50],
+      ['burst: ssehub drop-in client.send loop vs sse 0.0.8', dropinVsSse, (v) => `${fixed(v, 1)}x`, '≥ 3x', (v) => v >= 3],
+      ['paced: JS event-loop utilisation, ssehub broadcast', elu, pct, '≤ 2%', (v) => v <= 0.02],
+      ['paced: p99 latency, ssehub broadcast / plain Node', hubOverPlain, showLatencyRatio, '≤ 0.20 (1/5)', (v) => v <= 0.2],
+      ['RSS per idle connection, ssehub addon (broadcast server)', rss('ssehub-broadcast'), (v) => `${fixed(v, 2)} KiB`, '≤ 8 KiB', (v) => v <= 8],
+      [`RSS per idle connection, ssehub daemon${results.idle && results.idle.connect ? ` (${int(results.idle.connect.established)} idle)` : ''}`, idle, (v) => `${fixed(v, 2)} KiB`, '≤ 4 KiB', (v) => v <= 4],
+    ],
+  }
+}
+
+function targetsTable(report) {
+  const { clients, rows } = targets(report)
+  const lines = [
+    `Measured at ${int(clients)} clients${clients === 10000 ? '' : ' (the targets are stated for 10,000)'}.`,
+    '',
+    '| target | measured | goal | result |',
+    '|---|---:|---:|---|',
+  ]
+  for (const [name, value, format, goal, ok] of rows) {
+    const measured = value === null || value === undefined || Number.isNaN(value) ? 'not measured' : format(value)
+    const verdict = measured === 'not measured' ? '—' : ok(value) ? 'PASS' : 'MISS'
+    lines.push(`| ${name} | ${measured} | ${goal} | ${verdict} |`)
+  }
+  return lines.join('\n')
+}
+
+function machineSection({ machine, run, options }) {
+  const gib = (machine.memoryBytes / 2 ** 30).toFixed(1)
+  const load = (l) => (l || []).map((x) => x.toFixed(2)).join(' ')
+  return [
+    `- Machine: ${machine.cores} cores (${machine.cpuModel}), ${gib} GiB memory, ${machine.platform}`,
+    `- Node ${machine.node}; load average ${load(machine.loadAvgStart)} at the start, ${load(machine.loadAvgEnd)} at the end`,
+    `- Run: \`${run.command}\`, ${run.started}, ${Math.round(run.seconds)} s`,
+    `- Events: ${options.size}-byte data; burst: ${int(options.burst)} broadcasts (time limit ${options.burstTimeout} s); ` +
+      `paced: ${options.rate} events/s for ${options.pacedSeconds} s`,
+    `- Load client: bench/loadgen (Rust, tokio, ${options.loadgenThreads} thread${options.loadgenThreads > 1 ? 's' : ''}), on the same machine`,
+  ].join('\n')
+}
+
+function renderMarkdown(report) {
+  const { results, options, servers } = report
+  const shown = servers.filter((s) => options.servers.includes(s.name))
+  const sections = [
+    '# ssehub benchmark results',
+    '',
+    'Generated by `npm run bench` (bench/run.js); methodology in [README.md](README.md).',
+    '',
+    machineSection(report),
+    '',
+    '## Targets',
+    '',
+    targetsTable(report),
+    '',
+    '![burst deliveries per second and paced p99 latency by server](chart.svg)',
+  ]
+  for (const clients of options.clients) {
+    sections.push(
+      '',
+      `## ${int(clients)} clients`,
+      '',
+      `### Burst: ${int(options.burst)} broadcasts as fast as the server takes them`,
+      '',
+      burstTable(results.burst[clients] || {}, shown),
+      '',
+      `### Paced: ${options.rate} events/s to every client for ${options.pacedSeconds} s`,
+      '',
+      'Latency is from each event\'s scheduled send time to its arrival at the load client.',
+      '',
+      pacedTable(results.paced[clients] || {}, shown),
+      '',
+      '### Connections',
+      '',
+      connectTable(results, clients, shown)
+    )
+  }
+  sections.push('', idleSection(results.idle, options), '')
+  return sections.join('\n')
+}
+
+/** Writes the three files into `dir`; returns their paths. */
+function writeReport(report, dir) {
+  fs.mkdirSync(dir, { recursive: true })
+  const files = {
+    md: path.join(dir, 'RESULTS.md'),
+    json: path.join(dir, 'results.json'),
+    svg: path.join(dir, 'chart.svg'),
+  }
+  fs.writeFileSync(files.md, renderMarkdown(report))
+  fs.writeFileSync(files.json, JSON.stringify(report, null, 2) + '\n')
+  fs.writeFileSync(files.svg, renderChart(report))
+  return Object.values(files)
+}
+
+module.exports = { writeReport, renderMarkdown, targets }
