@@ -43,7 +43,9 @@ class Client extends EventEmitter {
     if (this.closed) return false
     const fields = toFields(args)
     if (fields === null) return true
-    return framed(() => this._native.send(this.id, ...fields))
+    const queued = framed(() => this._native.send(this.id, ...fields))
+    this._sse._flushSoon()
+    return queued
   }
 
   /** Ends the stream, after everything already sent has been written. */

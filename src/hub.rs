@@ -13,7 +13,9 @@ use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::task::Waker;
 use std::time::Duration;
+use tokio::runtime::Handle;
 
 /// A client's number, unique within its hub.
 pub type ClientId = u32;
@@ -91,7 +93,20 @@ struct Inner {
     closed: AtomicBool,
     counters: Counters,
     on_close: RwLock<Option<CloseHook>>,
+    /// The runtime the writers run on.
+    runtime: Handle,
+    /// When set, pushes from outside the runtime leave their wakers in
+    /// `pending_wakes` for one runtime task to wake. Waking a tokio task
+    /// from a foreign thread costs a queue lock and often a futex call;
+    /// done 10,000 times per broadcast on Node's thread, that was most of
+    /// the JS thread's time. Batched, it costs one task spawn.
+    defer_wakes: AtomicBool,
+    pending_wakes: Mutex<Vec<Waker>>,
 }
+
+/// Pending wakers past this many are handed off at once, so a long
+/// synchronous loop of single sends still gets written while it runs.
+const MAX_PENDING_WAKES: usize = 1024;
 
 /// A cheap, cloneable handle to one hub.
 #[derive(Clone)]
@@ -132,6 +147,9 @@ impl Hub {
                 closed: AtomicBool::new(false),
                 counters: Counters::default(),
                 on_close: RwLock::new(None),
+                runtime: Handle::current(),
+                defer_wakes: AtomicBool::new(false),
+                pending_wakes: Mutex::new(Vec::new()),
             }),
         };
         if let Some(every) = hub.inner.config.heartbeat {
@@ -185,10 +203,14 @@ impl Hub {
 
     /// Queues a frame to one client; false if it is gone or closing.
     pub fn send_to(&self, id: ClientId, frame: Bytes) -> bool {
-        match self.client(id) {
-            Some(client) => self.deliver(&client, frame),
-            None => false,
+        let Some(client) = self.client(id) else {
+            return false;
+        };
+        let (queued, waker) = self.deliver(&client, frame);
+        if let Some(waker) = waker {
+            self.wake_later(waker);
         }
+        queued
     }
 
     /// Frames and queues an event to one client.
@@ -198,8 +220,11 @@ impl Hub {
         Ok(frame.is_empty() || self.send_to(id, frame))
     }
 
-    fn deliver(&self, client: &Client, frame: Bytes) -> bool {
-        match client.queue.push(frame) {
+    /// Queues a frame; returns whether it was queued and the writer's
+    /// waker, for the caller to wake (or batch).
+    fn deliver(&self, client: &Client, frame: Bytes) -> (bool, Option<Waker>) {
+        let (pushed, waker) = client.queue.push_deferred(frame);
+        let queued = match pushed {
             Pushed::Queued => {
                 self.inner.counters.events_delivered.fetch_add(1, Relaxed);
                 true
@@ -209,7 +234,15 @@ impl Hub {
                 false
             }
             Pushed::Closed => false,
-        }
+        };
+        (queued, waker)
+    }
+
+    /// [`Hub::deliver`] for fan-outs: the waker goes into `wakers`.
+    fn deliver_into(&self, client: &Client, frame: Bytes, wakers: &mut Vec<Waker>) -> bool {
+        let (queued, waker) = self.deliver(client, frame);
+        wakers.extend(waker);
+        queued
     }
 
     /// Frames an event once and queues it to every client. Returns how
@@ -226,10 +259,13 @@ impl Hub {
         }
         self.record(&frame, id, None);
         let clients = read(&self.inner.clients);
+        let mut wakers = Vec::with_capacity(clients.len());
         let mut reached = 0;
         for client in clients.values() {
-            reached += usize::from(self.deliver(client, frame.clone()));
+            reached += usize::from(self.deliver_into(client, frame.clone(), &mut wakers));
         }
+        drop(clients);
+        self.wake_now(wakers);
         reached
     }
 
@@ -248,10 +284,13 @@ impl Hub {
         let targets = self.members_of(channels);
         self.record(&frame, id, Some(channels));
         let clients = read(&self.inner.clients);
+        let mut wakers = Vec::with_capacity(targets.len());
         let mut reached = 0;
         for client in targets.iter().filter_map(|id| clients.get(id)) {
-            reached += usize::from(self.deliver(client, frame.clone()));
+            reached += usize::from(self.deliver_into(client, frame.clone(), &mut wakers));
         }
+        drop(clients);
+        self.wake_now(wakers);
         reached
     }
 
@@ -348,6 +387,7 @@ impl Hub {
             return 0;
         };
         let joined = lock(&client.channels).clone();
+        let mut wakers = Vec::new();
         let history = lock(&self.inner.history);
         let missed = match history.since(last_id) {
             Resume::After(events) => events,
@@ -358,16 +398,60 @@ impl Hub {
                     ..Event::default()
                 };
                 if let Ok(frame) = gap.encode() {
-                    self.deliver(&client, frame);
+                    self.deliver_into(&client, frame, &mut wakers);
                 }
                 events
             }
         };
         let mut replayed = 0;
         for event in missed.into_iter().filter(|e| e.reaches(&joined)) {
-            replayed += usize::from(self.deliver(&client, event.frame.clone()));
+            replayed += usize::from(self.deliver_into(&client, event.frame.clone(), &mut wakers));
         }
+        drop(history);
+        self.wake_now(wakers);
         replayed
+    }
+
+    /// Batches writer wake-ups made from outside the runtime (the Node
+    /// thread): see `Inner::defer_wakes`. Call [`Hub::flush_wakes`] when a
+    /// burst of sends is over.
+    pub fn defer_wakes(&self, on: bool) {
+        self.inner.defer_wakes.store(on, Relaxed);
+    }
+
+    /// Wakes the writers of every frame queued since the last flush.
+    pub fn flush_wakes(&self) {
+        let wakers = std::mem::take(&mut *lock(&self.inner.pending_wakes));
+        self.wake_now(wakers);
+    }
+
+    /// Wakes at once, from a runtime thread when deferring.
+    fn wake_now(&self, wakers: Vec<Waker>) {
+        if wakers.is_empty() {
+            return;
+        }
+        if self.inner.defer_wakes.load(Relaxed) {
+            self.inner
+                .runtime
+                .spawn(async move { wakers.into_iter().for_each(Waker::wake) });
+        } else {
+            wakers.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    /// Wakes at once, or when deferring, at the next flush (or once
+    /// enough are pending).
+    fn wake_later(&self, waker: Waker) {
+        if !self.inner.defer_wakes.load(Relaxed) {
+            return waker.wake();
+        }
+        let mut pending = lock(&self.inner.pending_wakes);
+        pending.push(waker);
+        if pending.len() >= MAX_PENDING_WAKES {
+            let batch = std::mem::take(&mut *pending);
+            drop(pending);
+            self.wake_now(batch);
+        }
     }
 
     /// Starts closing one client (it flushes what is queued first).

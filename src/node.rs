@@ -111,6 +111,8 @@ impl NativeHub {
             let _rt = RUNTIME.enter();
             Hub::new(config)
         };
+        // Node's thread queues; a runtime thread wakes the writers.
+        hub.defer_wakes(true);
         let reporter = on_event.clone();
         hub.on_close(move |id, reason| {
             let args = (id, Some(reason.as_str().to_string()), None).into();
@@ -250,6 +252,13 @@ impl NativeHub {
     #[napi]
     pub fn replay(&self, client: u32, last_id: String) -> u32 {
         self.hub.replay(client, &last_id) as u32
+    }
+
+    /// Wakes the writers of what single sends queued: index.js calls it
+    /// once per tick (from a microtask) rather than once per send.
+    #[napi]
+    pub fn flush(&self) {
+        self.hub.flush_wakes();
     }
 
     /// Starts closing one client; its close is reported through onEvent.

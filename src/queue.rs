@@ -90,22 +90,28 @@ impl Queue {
 
     /// Queues a frame and wakes the writer.
     pub fn push(&self, frame: Bytes) -> Pushed {
+        let (pushed, waker) = self.push_deferred(frame);
+        wake(waker);
+        pushed
+    }
+
+    /// Queues a frame and hands back the writer's waker instead of waking
+    /// it, so that a caller fanning out to many clients can wake them all
+    /// later, from a runtime thread (see `Hub::defer_wakes`).
+    pub fn push_deferred(&self, frame: Bytes) -> (Pushed, Option<Waker>) {
         let mut state = self.lock();
         if state.closing.is_some() {
-            return Pushed::Closed;
+            return (Pushed::Closed, None);
         }
         if state.queued_bytes + frame.len() > self.limit {
             drop(state);
             self.close(CloseReason::Slow);
-            return Pushed::TooSlow;
+            return (Pushed::TooSlow, None);
         }
         state.queued_bytes += frame.len();
         state.frames.push_back(frame);
         state.active = true;
-        let waker = state.waker.take();
-        drop(state);
-        wake(waker);
-        Pushed::Queued
+        (Pushed::Queued, state.waker.take())
     }
 
     /// Queues a heartbeat if nothing was pushed since the last call.
