@@ -127,3 +127,18 @@ test('SSE without a server and with an unused hub can be created and closed', as
   const other = new SSE(server)
   await other.close()
 })
+
+test('an adopted client keeps its addresses but not Node\'s destroyed socket', async (t) => {
+  const { sse, port, stop } = await startSse()
+  t.after(stop)
+  const connected = nextConnection(sse)
+  const raw = get(port, '/sse')
+  const { client } = await connected
+  assert.equal(client.transport, 'native')
+  assert.equal(client.req.socket.remoteAddress, '127.0.0.1')
+  assert.equal(client.req.socket.localPort, port)
+  assert.equal(client.req.socket.destroyed, true)
+  assert.ok(Object.isFrozen(client.req.socket), 'a record, not the Socket')
+  assert.equal(client.res.socket, null, 'the response let go of the socket')
+  raw.destroy()
+})

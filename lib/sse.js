@@ -118,7 +118,7 @@ class SSE extends EventEmitter {
   _open(req, res) {
     try {
       if (this.options.transport !== 'fallback' && native.canAdopt(req, res)) {
-        const id = native.adopt(this._native, req, this._extraHeaders(res))
+        const id = native.adopt(this._native, req, res, this._extraHeaders(res))
         return { id, transport: 'native', fallback: null }
       }
       const fallback = new FallbackStream(this._native, req, res, this._fallbackHeaders(res), this.options.maxQueueBytes)

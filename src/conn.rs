@@ -29,13 +29,35 @@ pub struct StreamSettings {
     pub write_timeout: Option<Duration>,
 }
 
-/// Serves one client until it closes, for any byte stream (a plain TCP
-/// socket here; the tests use in-memory pipes).
+/// Serves one client on its socket until it closes.
+pub async fn serve_tcp(
+    mut stream: tokio::net::TcpStream,
+    sub: Subscription,
+    settings: StreamSettings,
+) {
+    // Borrowed halves: no allocation and no lock per read or write.
+    let (reader, writer) = stream.split();
+    serve_halves(reader, writer, sub, settings).await;
+}
+
+/// Serves one client on any byte stream (the tests use in-memory pipes).
 pub async fn serve<S>(stream: S, sub: Subscription, settings: StreamSettings)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (reader, writer) = tokio::io::split(stream);
+    serve_halves(reader, writer, sub, settings).await;
+}
+
+async fn serve_halves<R, W>(
+    mut reader: R,
+    mut writer: W,
+    sub: Subscription,
+    settings: StreamSettings,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let outcome = tokio::select! {
         biased;
         closed = write_loop(&mut writer, &sub, &settings) => closed,
@@ -52,7 +74,8 @@ where
 /// Resolves when the peer closes its side or the connection fails. Any
 /// bytes a client sends after its request are read and ignored.
 async fn peer_gone<R: AsyncRead + Unpin>(reader: &mut R) {
-    let mut sink = [0u8; 256];
+    // Small: it only has to notice EOF, and it lives in every idle task.
+    let mut sink = [0u8; 16];
     while let Ok(n) = reader.read(&mut sink).await {
         if n == 0 {
             return;

@@ -152,7 +152,7 @@ impl NativeHub {
         };
         RUNTIME.spawn(async move {
             match tokio::net::TcpStream::from_std(stream) {
-                Ok(stream) => conn::serve(stream, sub, settings).await,
+                Ok(stream) => conn::serve_tcp(stream, sub, settings).await,
                 Err(_) => sub.close(CloseReason::Client),
             }
         });

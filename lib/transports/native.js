@@ -28,7 +28,7 @@ function hasBody(req) {
  * Hands the socket to the hub. Returns the client id; throws (leaving the
  * socket to Node) if Rust refuses it.
  */
-function adopt(native, req, headers) {
+function adopt(native, req, res, headers) {
   const socket = req.socket
   const handle = socket._handle
   handle.readStop()
@@ -39,8 +39,41 @@ function adopt(native, req, headers) {
     handle.readStart()
     throw err
   }
+  const addresses = socketStub(socket)
   socket.destroy()
+  release(req, res, socket, addresses)
   return id
 }
+
+/** What is still true of a socket once Rust owns it: its addresses. */
+function socketStub(socket) {
+  return Object.freeze({
+    remoteAddress: socket.remoteAddress,
+    remotePort: socket.remotePort,
+    remoteFamily: socket.remoteFamily,
+    localAddress: socket.localAddress,
+    localPort: socket.localPort,
+    encrypted: false,
+    destroyed: true,
+    readyState: 'closed',
+  })
+}
+
+/**
+ * Lets go of Node's destroyed Socket: `req` and `res` would otherwise keep
+ * it, its parser state and its listeners alive for the whole stream (about
+ * 2 KiB a client). `req.socket` becomes a frozen record of the addresses.
+ */
+function release(req, res, socket, addresses) {
+  if (typeof res.detachSocket === 'function' && res.socket === socket) res.detachSocket(socket)
+  // Node's http server binds these to the socket and its connection state;
+  // `res` stays reachable as `client.res` but will never finish: unbind them.
+  if (typeof res._onPendingData === 'function') res._onPendingData = noop
+  res.removeAllListeners('finish')
+  req.socket = addresses
+  if (req.client === socket) req.client = addresses
+}
+
+function noop() {}
 
 module.exports = { canAdopt, adopt }
