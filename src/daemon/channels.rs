@@ -15,12 +15,16 @@ use super::control::{self, Ended, Input, Line, Pair};
 use super::fifo;
 use super::http::{date, is_http10, reply, ReplyBody};
 use super::log::{self, Logger, Sink, Stamp};
-use super::server::{self, Conn, Handler, Hooks, Listener, NoHooks, Shutdown};
+use super::server::{
+    self, Conn, Handler, Hooks, Listener, NativeStream, NoHooks, RequestHead, Shutdown,
+};
 use super::{body::HubBody, metrics};
 use crate::frame::Event;
+use crate::hub::Subscription;
 use crate::hub::{Hub, HubConfig};
 use crate::queue::CloseReason;
 use crate::runtime::RUNTIME;
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::collections::BTreeMap;
@@ -837,6 +841,10 @@ impl Channels {
 struct WebHooks(Arc<Channels>);
 
 impl Hooks for WebHooks {
+    fn take_stream(&self, head: &RequestHead<'_>, conn: &Conn) -> Option<NativeStream> {
+        native_stream(&self.0, head, conn)
+    }
+
     fn opened(&self, conn: &Conn) {
         let host = conn.peer.ip().to_string();
         self.0.log.line(format_args!(
@@ -901,17 +909,29 @@ fn stream(
     channels: Vec<String>,
     http10: bool,
 ) -> Response<ReplyBody> {
-    let Ok(sub) = ch.hub.register() else {
+    let Some(sub) = open_stream(ch, conn.id, channels) else {
         conn.close_after_reply();
         return plain(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable\n");
     };
+    if http10 {
+        conn.close_after_reply();
+    }
+    let (ending, id) = (ch.clone(), conn.id);
+    let body = ReplyBody::stream(HubBody::new(sub, None))
+        .on_end(move |_| ending.set_role(id, Role::Waiting));
+    reply(StatusCode::OK, &stream_headers(http10), body)
+}
+
+/// Registers a stream client of `channels` (none: all), logs it as
+/// SSE-Server does and records its role. `None` when the hub is full.
+fn open_stream(ch: &Arc<Channels>, id: u64, channels: Vec<String>) -> Option<Subscription> {
+    let sub = ch.hub.register().ok()?;
     if channels.is_empty() {
         ch.hub.join(sub.id(), ALL);
     }
     for c in &channels {
         ch.hub.join(sub.id(), c);
     }
-    let id = conn.id;
     ch.log.line(match channels.as_slice() {
         [] => format!("Client {id} requests all channels"),
         [a] => format!("Client {id} requests channel \"{a}\""),
@@ -919,9 +939,11 @@ fn stream(
         [a, b, ..] => format!("Client {id} requests channels \"{a}\", \"{b}\" and more"),
     });
     ch.set_role(id, Role::Client(channels));
-    let ending = ch.clone();
-    let body = ReplyBody::stream(HubBody::new(sub, None))
-        .on_end(move |_| ending.set_role(id, Role::Waiting));
+    Some(sub)
+}
+
+/// SSE-Server's stream headers, in its order, plus `X-Accel-Buffering`.
+fn stream_headers(http10: bool) -> Vec<(&'static str, &'static str)> {
     let mut headers = cors(vec![("Server", "SSE-Server/0.1")]);
     if !http10 {
         headers.push(("Transfer-Encoding", "chunked"));
@@ -930,16 +952,39 @@ fn stream(
         ("Content-Type", "text/event-stream"),
         ("Cache-Control", "no-cache"),
     ]);
-    if http10 {
-        conn.close_after_reply();
-    } else {
+    if !http10 {
         headers.extend([
             ("Keep-Alive", "timeout=600, max=100"),
             ("Connection", "Keep-Alive"),
         ]);
     }
     headers.push(("X-Accel-Buffering", "no"));
-    reply(StatusCode::OK, &headers, body)
+    headers
+}
+
+/// A stream request served by the hub's native writer (see
+/// `server::NativeStream`): same headers and bytes as the hyper path, a
+/// fraction of the memory per idle client.
+fn native_stream(ch: &Arc<Channels>, head: &RequestHead<'_>, conn: &Conn) -> Option<NativeStream> {
+    if head.method != "GET" || head.target.contains('?') {
+        return None;
+    }
+    let rest = control::strip_prefix(head.target, &ch.prefix)?;
+    let channels = control::path_channels(rest);
+    let sub = open_stream(ch, conn.id, channels)?;
+    let version = if head.http10 { "HTTP/1.0" } else { "HTTP/1.1" };
+    let mut text = format!("{version} 200 OK\r\n");
+    for (name, value) in stream_headers(head.http10) {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    let (ending, id) = (ch.clone(), conn.id);
+    Some(NativeStream {
+        sub,
+        head: Bytes::from(text),
+        chunked: !head.http10,
+        on_end: Some(Box::new(move || ending.set_role(id, Role::Waiting))),
+    })
 }
 
 fn cors(mut headers: Vec<(&'static str, &'static str)>) -> Vec<(&'static str, &'static str)> {

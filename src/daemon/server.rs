@@ -5,6 +5,8 @@
 //! connections to go, within a grace period.
 
 use super::http::ReplyBody;
+use crate::hub::Subscription;
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -52,12 +54,61 @@ impl Conn {
     }
 }
 
-/// Connection events a mode may log.
+/// Connection events a mode may log, and the streams it takes from hyper.
 pub trait Hooks: Send + Sync {
     fn opened(&self, _conn: &Conn) {}
     fn closed(&self, _conn: &Conn) {}
     fn tls_failed(&self, _conn: &Conn, _err: &io::Error) {}
+    /// Offered every plain-TCP request whose head arrived whole: a mode
+    /// returns a [`NativeStream`] for a request that opens an event stream,
+    /// to serve it with the hub's own writer instead of hyper.
+    fn take_stream(&self, _head: &RequestHead<'_>, _conn: &Conn) -> Option<NativeStream> {
+        None
+    }
 }
+
+/// A request head, parsed before hyper sees the connection.
+pub struct RequestHead<'a> {
+    pub method: &'a str,
+    /// The request target as sent (path and query).
+    pub target: &'a str,
+    pub http10: bool,
+    pub headers: &'a [httparse::Header<'a>],
+}
+
+impl RequestHead<'_> {
+    /// A header's value, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// Whether the request carries a body (then hyper serves it).
+    fn has_body(&self) -> bool {
+        self.header("transfer-encoding").is_some()
+            || self.header("content-length").is_some_and(|v| v != b"0")
+    }
+}
+
+/// An event stream served by the native writer ([`crate::conn`]): one small
+/// task per client instead of hyper's per-connection buffers (8 KiB or more
+/// each), which is what keeps idle connections to a few KiB.
+pub struct NativeStream {
+    pub sub: Subscription,
+    /// The status line, headers and first body bytes, exactly as sent.
+    pub head: Bytes,
+    /// HTTP/1.1 chunked body (off for HTTP/1.0).
+    pub chunked: bool,
+    /// Run when the stream is over.
+    pub on_end: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// The most of a request head looked at before handing over to hyper.
+const PEEK_LIMIT: usize = 4096;
+/// A native stream whose writes stall this long is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Hooks that do nothing.
 pub struct NoHooks;
@@ -194,19 +245,77 @@ impl ConnTask {
         let _ = stream.set_nodelay(true);
         self.hooks.opened(&self.conn);
         match tls {
-            None => self.drive(stream).await,
-            Some(acceptor) => {
-                match tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => self.drive(tls_stream).await,
-                    Ok(Err(e)) => self.hooks.tls_failed(&self.conn, &e),
-                    Err(_) => {
-                        let e = io::Error::new(io::ErrorKind::TimedOut, "handshake timed out");
-                        self.hooks.tls_failed(&self.conn, &e);
-                    }
-                }
-            }
+            None => match self.native_stream(&stream).await {
+                Some(Ok(native)) => self.serve_native(stream, native).await,
+                Some(Err(())) => {} // no head in time, or the peer left
+                // Boxed: hyper's connection state is large, and a task's
+                // size is that of its largest state, native streams included.
+                None => Box::pin(self.drive(stream)).await,
+            },
+            // Boxed, like hyper's state: only TLS connections pay for it.
+            Some(acceptor) => Box::pin(self.serve_tls(stream, acceptor)).await,
         }
         self.hooks.closed(&self.conn);
+    }
+
+    async fn serve_tls(&self, stream: TcpStream, acceptor: TlsAcceptor) {
+        match tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(tls_stream)) => self.drive(tls_stream).await,
+            Ok(Err(e)) => self.hooks.tls_failed(&self.conn, &e),
+            Err(_) => {
+                let e = io::Error::new(io::ErrorKind::TimedOut, "handshake timed out");
+                self.hooks.tls_failed(&self.conn, &e);
+            }
+        }
+    }
+
+    /// Looks at the request head without consuming it: if the mode takes
+    /// it as a native stream, consumes the head and returns the stream;
+    /// `None` leaves everything to hyper (including malformed or partial
+    /// heads, which hyper answers properly).
+    async fn native_stream(&self, stream: &TcpStream) -> Option<Result<NativeStream, ()>> {
+        match tokio::time::timeout(HEAD_TIMEOUT, stream.readable()).await {
+            Ok(Ok(())) => {}
+            _ => return Some(Err(())),
+        }
+        let mut buf = vec![0u8; PEEK_LIMIT];
+        let seen = stream.peek(&mut buf).await.ok()?;
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        let Ok(httparse::Status::Complete(head_len)) = req.parse(&buf[..seen]) else {
+            return None;
+        };
+        let head = RequestHead {
+            method: req.method?,
+            target: req.path?,
+            http10: req.version? == 0,
+            headers: req.headers,
+        };
+        if head.has_body() {
+            return None;
+        }
+        let native = self.hooks.take_stream(&head, &self.conn)?;
+        // The head was only peeked: take it off the socket now.
+        let mut taken = 0;
+        while taken < head_len {
+            match stream.try_read(&mut buf[taken..head_len]) {
+                Ok(0) | Err(_) => return Some(Err(())),
+                Ok(n) => taken += n,
+            }
+        }
+        Some(Ok(native))
+    }
+
+    async fn serve_native(&self, stream: TcpStream, native: NativeStream) {
+        let settings = crate::conn::StreamSettings {
+            head: native.head,
+            chunked: native.chunked,
+            write_timeout: Some(WRITE_TIMEOUT),
+        };
+        crate::conn::serve_tcp(stream, native.sub, settings).await;
+        if let Some(on_end) = native.on_end {
+            on_end();
+        }
     }
 
     async fn drive<S>(&self, stream: S)
