@@ -499,7 +499,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
     let listener = Listener {
         tcp: http,
         tls: tls.clone(),
-        max_connections: 10_000,
+        max_connections: 100_000, // the open-file limit is the real bound
         ids: ids.clone(),
     };
     let hooks: Arc<dyn Hooks> = Arc::new(WebHooks(ch.clone()));

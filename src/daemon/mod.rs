@@ -43,6 +43,7 @@ const USAGE: &str =
 /// Runs the daemon with `args` (the words after `ssehub`) and returns the
 /// process exit code. Blocks until the daemon stops.
 pub fn run(args: Vec<String>) -> i32 {
+    crate::runtime::use_every_core();
     let Some((mode, rest)) = args.split_first() else {
         eprintln!("{USAGE}");
         return 64;
