@@ -50,6 +50,7 @@ Usage: ssehub channels [options]
   --metrics <[host:]port>   Serve /metrics and /status (default host 127.0.0.1)
   --fifo-mode <octal>       Mode of a FIFO we create (default 0600)
   --heartbeat <secs>        Comment on idle streams every <secs> (default 15, 0 = off)
+  --max-clients <n>         Streaming clients at once; past it, 503 (default 10000, 0 = no limit)
   --help, -h                This help
 Control lines: \"channel/type = data\", \"channel = data\", \"status\", \"halt\".";
 
@@ -139,6 +140,11 @@ const OPTS: &[Opt] = &[
         long: "heartbeat",
         arg: true,
     },
+    Opt {
+        short: None,
+        long: "max-clients",
+        arg: true,
+    },
 ];
 
 /// The channel every all-channels client joins; no path segment or
@@ -164,6 +170,7 @@ struct Config {
     metrics: Option<String>,
     fifo_mode: Option<String>,
     heartbeat: Option<String>,
+    max_clients: Option<String>,
 }
 
 /// A reason to stop before serving: message and exit code.
@@ -199,6 +206,7 @@ impl Config {
             "metrics" => &mut self.metrics,
             "fifo-mode" => &mut self.fifo_mode,
             "heartbeat" => &mut self.heartbeat,
+            "max-clients" => &mut self.max_clients,
             _ => return,
         };
         if !(only_unset && slot.is_some()) {
@@ -317,6 +325,7 @@ struct Setup {
     tls: Option<TlsAcceptor>,
     heartbeat: Option<Duration>,
     fifo_mode: u32,
+    max_clients: usize,
 }
 
 fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
@@ -345,6 +354,10 @@ fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
                 )
             })?,
     };
+    let max_clients = match config.max_clients.as_deref() {
+        None => server::DEFAULT_MAX_CLIENTS,
+        Some(v) => server::parse_max_clients(v).map_err(|e| fail(64, format!("--{e}")))?,
+    };
     let (sink, log_slot) = match &config.logfile {
         Some(path) => match log::open_locked(path) {
             Ok(f) => (Sink::File(f), Some((3, path.clone()))),
@@ -369,6 +382,7 @@ fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
         tls,
         heartbeat,
         fifo_mode,
+        max_clients,
     };
     RUNTIME.block_on(serve(setup, args))
 }
@@ -423,6 +437,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         tls,
         heartbeat,
         fifo_mode,
+        max_clients,
     } = setup;
     let first_id = if matches!(&log_slot, Some((3, _))) {
         4
@@ -457,6 +472,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
     let ch = Arc::new(Channels {
         hub: Hub::new(HubConfig {
             heartbeat,
+            max_clients,
             ..HubConfig::default()
         }),
         log,
@@ -495,7 +511,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
     let listener = Listener {
         tcp: http,
         tls: tls.clone(),
-        max_connections: 10_000,
+        max_connections: server::connection_cap(max_clients),
         ids: ids.clone(),
     };
     let hooks: Arc<dyn Hooks> = Arc::new(WebHooks(ch.clone()));
@@ -1006,8 +1022,8 @@ async fn read_fifo(ch: Arc<Channels>, rx: tokio::net::unix::pipe::Receiver, id: 
     let lines = control::read_lines(rx, |input| ch.control_input(id, &path, input, false));
     tokio::select! {
         ended = lines => {
-            if let Ended::Error(e) = ended {
-                ch.log.line(format_args!("Warning: reading the FIFO {path}: {e}"));
+            if let Ended::Error { error, .. } = ended {
+                ch.log.line(format_args!("Warning: reading the FIFO {path}: {error}"));
             }
         }
         _ = ch.shutdown.wait() => {}
@@ -1067,8 +1083,13 @@ where
     let lines = control::read_lines(stream, |input| ch.control_input(id, host, input, true));
     tokio::select! {
         ended = lines => {
-            if let Ended::Error(e) = ended {
-                ch.log.line(format_args!("Warning: reading from {id} ({host}): {e}"));
+            if let Ended::Error { error, partial } = ended {
+                ch.log.line(format_args!("Warning: reading from {id} ({host}): {error}"));
+                if partial > 0 {
+                    ch.log.line(format_args!(
+                        "Warning: dropped an unterminated line of {partial} bytes from {id} ({host})"
+                    ));
+                }
             }
         }
         _ = ch.shutdown.wait() => {}

@@ -28,6 +28,7 @@ Configured by the environment:
   PORT             port to listen on, every interface (default 8080)
   AUTH_TOKEN       require 'Authorization: Bearer <token>'
   AUTH_TOKEN_FILE  read the token from this file (trimmed); wins over AUTH_TOKEN
+  MAX_CLIENTS      streams at once; past it, 503 (default 10000, 0 = no limit)
 Endpoints:
   /stream   hello event, then one message a second; ?count=N ends after N,
             Last-Event-ID: message-N resumes at N
@@ -79,7 +80,23 @@ pub fn run(args: &[String]) -> i32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .map_or(Duration::from_secs(1), Duration::from_millis);
-    RUNTIME.block_on(serve(port, auth_token(), interval))
+    let max_clients = match std::env::var("MAX_CLIENTS").ok().filter(|v| !v.is_empty()) {
+        None => server::DEFAULT_MAX_CLIENTS,
+        Some(v) => match server::parse_max_clients(&v) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("ssehub demo: MAX_CLIENTS: {e}");
+                return 64;
+            }
+        },
+    };
+    let settings = Settings {
+        port,
+        token: auth_token(),
+        interval,
+        max_clients,
+    };
+    RUNTIME.block_on(serve(settings))
 }
 
 /// The token from `AUTH_TOKEN_FILE` (trimmed) or else `AUTH_TOKEN`.
@@ -121,7 +138,21 @@ fn os_error(e: &std::io::Error) -> String {
     }
 }
 
-async fn serve(port: u16, token: Option<String>, interval: Duration) -> i32 {
+/// The demo's settings, from its environment.
+struct Settings {
+    port: u16,
+    token: Option<String>,
+    interval: Duration,
+    max_clients: usize,
+}
+
+async fn serve(settings: Settings) -> i32 {
+    let Settings {
+        port,
+        token,
+        interval,
+        max_clients,
+    } = settings;
     let tcp = match server::bind(&format!(":{port}"), "").await {
         Ok(l) => l,
         Err(e) => {
@@ -131,7 +162,10 @@ async fn serve(port: u16, token: Option<String>, interval: Duration) -> i32 {
     };
     let bound = tcp.local_addr().map_or(port, |a| a.port());
     let demo = Arc::new(Demo {
-        hub: Hub::new(HubConfig::default()),
+        hub: Hub::new(HubConfig {
+            max_clients,
+            ..HubConfig::default()
+        }),
         token,
         interval,
         streams: Mutex::new(BTreeMap::new()),
@@ -152,7 +186,7 @@ async fn serve(port: u16, token: Option<String>, interval: Duration) -> i32 {
     let listener = Listener {
         tcp,
         tls: None,
-        max_connections: 10_000,
+        max_connections: server::connection_cap(max_clients),
         ids: Arc::new(AtomicU64::new(1)),
     };
     let served = tokio::spawn(server::serve(
@@ -287,13 +321,14 @@ async fn stream(
         .get("last-event-id")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let start = resume_from(last_id.as_deref());
-    let form = Form::read(req, FORM_LIMIT).await;
+    let Some(form) = Form::read(req, FORM_LIMIT).await else {
+        demo.log_request(&line, 413, started);
+        return empty_reply(StatusCode::PAYLOAD_TOO_LARGE);
+    };
     let count = scan_int(form.value("count"));
     if count.is_some_and(|c| c < 0) {
         demo.log_request(&line, 400, started);
-        let headers = [("Date", date()), ("Content-Length", "0".into())];
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        return reply(StatusCode::BAD_REQUEST, &headers, ReplyBody::empty());
+        return empty_reply(StatusCode::BAD_REQUEST);
     }
     let limit = limit(start, count);
     let sub = match demo.hub.register() {
@@ -405,8 +440,13 @@ fn unauthorized() -> Response<ReplyBody> {
 }
 
 fn unavailable() -> Response<ReplyBody> {
+    empty_reply(StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// A status with an empty body, as Go writes `w.WriteHeader(code)`.
+fn empty_reply(status: StatusCode) -> Response<ReplyBody> {
     reply(
-        StatusCode::SERVICE_UNAVAILABLE,
+        status,
         &[("Date", &date()), ("Content-Length", "0")],
         ReplyBody::empty(),
     )

@@ -16,7 +16,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -25,8 +25,41 @@ use tokio_rustls::TlsAcceptor;
 
 /// How long open connections get to finish after the shutdown signal.
 const GRACE: Duration = Duration::from_secs(5);
-/// How long a client may take to send its request head or TLS handshake.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a client may take to send its request head or TLS handshake
+/// (slowloris defence): 30 s, or `SSEHUB_HEADER_TIMEOUT_MS` (for tests).
+fn head_timeout() -> Duration {
+    static TIMEOUT: LazyLock<Duration> = LazyLock::new(|| {
+        std::env::var("SSEHUB_HEADER_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(Duration::from_secs(30), Duration::from_millis)
+    });
+    *TIMEOUT
+}
+
+/// Streaming clients a mode admits by default; past the limit, 503.
+pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
+/// Connections kept beyond the client limit for one-shot requests
+/// (publishing, tokens, status, the 503 itself), so a full hub still
+/// answers instead of leaving new connections unaccepted.
+const CONNECTION_HEADROOM: usize = 1_000;
+
+/// The cap on open connections for a client limit (0 = no limit).
+pub fn connection_cap(max_clients: usize) -> usize {
+    if max_clients == 0 {
+        Semaphore::MAX_PERMITS
+    } else {
+        max_clients.saturating_add(CONNECTION_HEADROOM)
+    }
+}
+
+/// A `max-clients` value: a whole number, 0 for no limit.
+pub fn parse_max_clients(value: &str) -> Result<usize, String> {
+    value
+        .parse()
+        .map_err(|_| format!("max-clients takes a whole number (0 = no limit), not '{value}'"))
+}
 
 /// A future returned by a request handler.
 pub type Reply = Pin<Box<dyn Future<Output = Response<ReplyBody>> + Send>>;
@@ -196,7 +229,7 @@ impl ConnTask {
         match tls {
             None => self.drive(stream).await,
             Some(acceptor) => {
-                match tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(stream)).await {
+                match tokio::time::timeout(head_timeout(), acceptor.accept(stream)).await {
                     Ok(Ok(tls_stream)) => self.drive(tls_stream).await,
                     Ok(Err(e)) => self.hooks.tls_failed(&self.conn, &e),
                     Err(_) => {
@@ -224,7 +257,7 @@ impl ConnTask {
             .title_case_headers(true)
             .auto_date_header(false)
             .timer(TokioTimer::new())
-            .header_read_timeout(HEAD_TIMEOUT);
+            .header_read_timeout(head_timeout());
         let served = builder.serve_connection(TokioIo::new(stream), service);
         tokio::pin!(served);
         let mut closing = false;
