@@ -499,6 +499,10 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         uid,
     );
 
+    if let Some(path) = &config.fifo {
+        ch.warn_if_world_writable(path, fifo_mode);
+    }
+
     let said = ch.clone();
     server::on_signals(ch.shutdown.clone(), move |sig| {
         said.log.line(format_args!("Received {sig}, stopping"));
@@ -669,6 +673,16 @@ impl Channels {
             log.line(format_args!(
                 "Running in background, process id {}",
                 std::process::id()
+            ));
+        }
+    }
+
+    /// Warns when the FIFO (found, not created by us) lets every user
+    /// publish, unless that mode was asked for with `--fifo-mode`.
+    fn warn_if_world_writable(&self, path: &str, asked: u32) {
+        if let Some(mode) = fifo::world_writable(path).filter(|m| *m != asked) {
+            self.log.line(format_args!(
+                "Warning: FIFO {path} is writable by every user (mode {mode:04o}); anyone can publish. chmod 600 it, or pass --fifo-mode {mode:04o} to keep it so"
             ));
         }
     }
@@ -1043,7 +1057,11 @@ async fn control_port(ch: Arc<Channels>, tcp: TcpListener, tls: Option<TlsAccept
             continue;
         };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
-            continue; // too many controllers: refuse this one
+            ch.log.line(format_args!(
+                "Warning: too many controllers; refusing a connection from {}",
+                server::canonical(peer).ip()
+            ));
+            continue;
         };
         let id = ch.ids.fetch_add(1, Ordering::Relaxed);
         let host = server::canonical(peer).ip().to_string();
@@ -1055,10 +1073,16 @@ async fn control_port(ch: Arc<Channels>, tcp: TcpListener, tls: Option<TlsAccept
         tokio::spawn(async move {
             match tls {
                 None => controller(&ch, stream, id, &host).await,
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(s) => controller(&ch, s, id, &host).await,
-                    Err(e) => ch.log.line(format_args!("Cannot set up SSL to {id}: {e}")),
-                },
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(stream);
+                    match tokio::time::timeout(server::head_timeout(), handshake).await {
+                        Ok(Ok(s)) => controller(&ch, s, id, &host).await,
+                        Ok(Err(e)) => ch.log.line(format_args!("Cannot set up SSL to {id}: {e}")),
+                        Err(_) => ch.log.line(format_args!(
+                            "Cannot set up SSL to {id}: handshake timed out"
+                        )),
+                    }
+                }
             }
             ch.log
                 .line(format_args!("Closing connection {id} ({host})"));

@@ -28,7 +28,7 @@ const GRACE: Duration = Duration::from_secs(5);
 
 /// How long a client may take to send its request head or TLS handshake
 /// (slowloris defence): 30 s, or `SSEHUB_HEADER_TIMEOUT_MS` (for tests).
-fn head_timeout() -> Duration {
+pub fn head_timeout() -> Duration {
     static TIMEOUT: LazyLock<Duration> = LazyLock::new(|| {
         std::env::var("SSEHUB_HEADER_TIMEOUT_MS")
             .ok()
