@@ -1,7 +1,11 @@
 //! A hub subscription as a hyper response body: each batch of queued frames
 //! becomes one body frame (one HTTP chunk); the body ends when the client
-//! is closed, so a graceful close ends the chunked stream properly.
+//! is closed, so a graceful close ends the chunked stream properly. A close
+//! that drops the queue (slow, peer gone) aborts the connection at once,
+//! since hyper stops polling a body while its write to a stalled peer is
+//! blocked.
 
+use super::server::Conn;
 use crate::hub::Subscription;
 use crate::queue::CloseReason;
 use bytes::{Bytes, BytesMut};
@@ -9,25 +13,40 @@ use http_body::{Body, Frame, SizeHint};
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use tokio::sync::oneshot;
 
 /// The streaming body of one SSE response. Dropping it (hyper does when
 /// the connection ends) unregisters the client.
 pub struct HubBody {
-    sub: Subscription,
+    sub: Arc<Subscription>,
     /// Bytes to send before anything queued (e.g. a hello event).
     first: Option<Bytes>,
     batch: VecDeque<Bytes>,
     ended: Option<CloseReason>,
+    /// Dropped with the body: stops the abort watcher.
+    _watching: oneshot::Sender<()>,
 }
 
 impl HubBody {
-    pub fn new(sub: Subscription, first: Option<Bytes>) -> Self {
+    /// The body of `conn`'s stream. Must be called inside the runtime.
+    pub fn new(sub: Subscription, first: Option<Bytes>, conn: &Conn) -> Self {
+        let sub = Arc::new(sub);
+        let (watching, body_dropped) = oneshot::channel();
+        let (watched, conn) = (sub.clone(), conn.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = watched.aborted() => conn.abort(),
+                _ = body_dropped => {}
+            }
+        });
         HubBody {
             sub,
             first: first.filter(|b| !b.is_empty()),
             batch: VecDeque::new(),
             ended: None,
+            _watching: watching,
         }
     }
 

@@ -950,7 +950,7 @@ fn stream(
     });
     ch.set_role(id, Role::Client(channels));
     let ending = ch.clone();
-    let body = ReplyBody::stream(HubBody::new(sub, None))
+    let body = ReplyBody::stream(HubBody::new(sub, None, conn))
         .on_end(move |_| ending.set_role(id, Role::Waiting));
     let mut headers = cors(vec![("Server", "SSE-Server/0.1")]);
     if !http10 {

@@ -213,7 +213,7 @@ async fn handle(demo: Arc<Demo>, req: Request<Incoming>, conn: Conn) -> Response
     let addr = conn.peer.to_string();
     let line = format!("<- {addr}: {} {}", req.method(), req.uri());
     match path {
-        "/stream" => stream(demo, req, addr, line, started).await,
+        "/stream" => stream(demo, req, &conn, addr, line, started).await,
         "/status" => {
             let res = demo.status();
             demo.log_request(&line, 200, started);
@@ -311,6 +311,7 @@ pub fn message_parts(n: i64, unix_time: u64) -> (String, String) {
 async fn stream(
     demo: Arc<Demo>,
     req: Request<Incoming>,
+    conn: &Conn,
     addr: String,
     line: String,
     started: Instant,
@@ -356,7 +357,7 @@ async fn stream(
     .ok();
     tokio::spawn(tick(demo.clone(), sub.id(), start, limit, next));
     let ending = demo.clone();
-    let body = ReplyBody::stream(HubBody::new(sub, hello)).on_end(move |_| {
+    let body = ReplyBody::stream(HubBody::new(sub, hello, conn)).on_end(move |_| {
         lock(&ending.streams).remove(&addr);
         ending
             .log

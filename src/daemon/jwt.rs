@@ -267,7 +267,7 @@ fn now() -> i64 {
 }
 
 /// The client listener: `/events/...` streams, `/events` redirects.
-async fn client(jwt: Arc<Jwt>, req: Request<Incoming>, _conn: Conn) -> Response<ReplyBody> {
+async fn client(jwt: Arc<Jwt>, req: Request<Incoming>, conn: Conn) -> Response<ReplyBody> {
     let path = req.uri().path().to_string();
     if path == "/events" {
         return redirect(&req, "/events/");
@@ -282,12 +282,13 @@ async fn client(jwt: Arc<Jwt>, req: Request<Incoming>, _conn: Conn) -> Response<
     let Some(session) = session else {
         return go_error(StatusCode::UNAUTHORIZED, "Unauthorized");
     };
-    stream(jwt, &req, session, path)
+    stream(jwt, &req, &conn, session, path)
 }
 
 fn stream<B>(
     jwt: Arc<Jwt>,
     req: &Request<B>,
+    conn: &Conn,
     session: Session,
     path: String,
 ) -> Response<ReplyBody> {
@@ -299,7 +300,7 @@ fn stream<B>(
         .join(sub.id(), &user_key(&session.channel, &session.user_id));
     jwt.log.line("Added new client");
     let ending = jwt.clone();
-    let body = ReplyBody::stream(HubBody::new(sub, None)).on_end(move |_| {
+    let body = ReplyBody::stream(HubBody::new(sub, None, conn)).on_end(move |_| {
         ending.log.line("HTTP connection just closed.");
         ending.log.line("Removed client");
         ending

@@ -76,12 +76,20 @@ pub struct Conn {
     /// Notified by a handler that wants the connection closed after its
     /// reply (SSE-Server closes after every one-shot answer).
     close: Arc<Notify>,
+    /// Notified to drop the connection at once, even mid-write: a client
+    /// closed as slow is let go although hyper is blocked writing to it.
+    abort: Arc<Notify>,
 }
 
 impl Conn {
     /// Closes the connection once the current response is written.
     pub fn close_after_reply(&self) {
         self.close.notify_one();
+    }
+
+    /// Drops the connection now, whatever it is doing.
+    pub fn abort(&self) {
+        self.abort.notify_one();
     }
 }
 
@@ -194,6 +202,7 @@ pub async fn serve(
             id: listener.ids.fetch_add(1, Ordering::Relaxed),
             peer: canonical(peer),
             close: Arc::new(Notify::new()),
+            abort: Arc::new(Notify::new()),
         };
         let task = ConnTask {
             conn,
@@ -264,6 +273,7 @@ impl ConnTask {
         loop {
             tokio::select! {
                 _ = served.as_mut() => break,
+                _ = self.conn.abort.notified() => break,
                 _ = self.shutdown.wait(), if !closing => {
                     served.as_mut().graceful_shutdown();
                     closing = true;
