@@ -29,6 +29,8 @@ Configured by the environment:
   AUTH_TOKEN       require 'Authorization: Bearer <token>'
   AUTH_TOKEN_FILE  read the token from this file (trimmed); wins over AUTH_TOKEN
   MAX_CLIENTS      streams at once; past it, 503 (default 10000, 0 = no limit)
+  METRICS_PUBLIC   1: serve /metrics to every peer (default: loopback peers
+                   only, unless AUTH_TOKEN guards it)
 Endpoints:
   /stream   hello event, then one message a second; ?count=N ends after N,
             Last-Event-ID: message-N resumes at N
@@ -58,6 +60,8 @@ struct Demo {
     streams: Mutex<BTreeMap<String, Stream>>,
     /// Lines on stdout, as the original prints them.
     log: Logger,
+    /// `/metrics` (ours, not the original's) for every peer.
+    metrics_public: bool,
 }
 
 /// Runs the demo mode; returns the exit code.
@@ -170,6 +174,7 @@ async fn serve(settings: Settings) -> i32 {
         interval,
         streams: Mutex::new(BTreeMap::new()),
         log: Logger::new(Sink::Stdout, Stamp::Bare),
+        metrics_public: std::env::var("METRICS_PUBLIC").is_ok_and(|v| v == "1"),
     });
     demo.log
         .line(format_args!("Starting sse-server at :{bound} ..."));
@@ -208,6 +213,10 @@ async fn handle(demo: Arc<Demo>, req: Request<Incoming>, conn: Conn) -> Response
     }
     if !demo.authorized(&req) {
         return unauthorized();
+    }
+    if path == "/metrics" && !metrics_allowed(conn.peer, demo.token.is_some(), demo.metrics_public)
+    {
+        return not_found();
     }
     let started = Instant::now();
     let addr = conn.peer.to_string();
@@ -282,6 +291,13 @@ impl Demo {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether `/metrics` is served to `peer`: our addition shares the public
+/// port, so it stays private (loopback) unless a token guards the port or
+/// `METRICS_PUBLIC=1` opens it deliberately.
+fn metrics_allowed(peer: std::net::SocketAddr, token_set: bool, public: bool) -> bool {
+    public || token_set || peer.ip().is_loopback()
 }
 
 /// The message number a `Last-Event-ID` resumes at: `sscanf("message-%d")`,
@@ -467,6 +483,16 @@ mod tests {
         assert_eq!(resume_from(Some("garbage")), 1);
         assert_eq!(resume_from(Some("message-")), 1);
         assert_eq!(resume_from(None), 1);
+    }
+
+    #[test]
+    fn metrics_are_private_unless_guarded_or_opened() {
+        let remote: std::net::SocketAddr = "192.0.2.7:5000".parse().unwrap();
+        let local: std::net::SocketAddr = "[::1]:5000".parse().unwrap();
+        assert!(!metrics_allowed(remote, false, false));
+        assert!(metrics_allowed(local, false, false));
+        assert!(metrics_allowed(remote, true, false));
+        assert!(metrics_allowed(remote, false, true));
     }
 
     #[test]
