@@ -24,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let whole = lines(&[&stream]);
     let cut: Vec<&[u8]> = stream.chunks(stride).collect();
-    assert_eq!(lines(&cut), whole, "where the reads were cut changed the lines");
+    assert_eq!(
+        lines(&cut),
+        whole,
+        "where the reads were cut changed the lines"
+    );
     for input in &whole {
         if let Input::Line { text, .. } = input {
             assert!(!text.contains('\n'));

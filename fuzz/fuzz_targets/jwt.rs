@@ -20,9 +20,15 @@ fuzz_target!(|data: &[u8]| {
     let (user, channel) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let issued = token::issue(SECRET, user, channel, 2_000_000_000);
     let session = token::verify(SECRET, &issued, 1_000_000_000).expect("our own token verifies");
-    assert_eq!((session.user_id.as_str(), session.channel.as_str()), (user, channel));
+    assert_eq!(
+        (session.user_id.as_str(), session.channel.as_str()),
+        (user, channel)
+    );
     assert!(token::verify(b"another-secret-0123456789", &issued, 0).is_err());
-    assert!(token::verify(SECRET, &issued, 2_000_000_001).is_err(), "expired");
+    assert!(
+        token::verify(SECRET, &issued, 2_000_000_001).is_err(),
+        "expired"
+    );
     if let Some(tamper) = parts.next().and_then(|t| t.bytes().next()) {
         let mut bytes = issued.into_bytes();
         let at = usize::from(tamper) % bytes.len();

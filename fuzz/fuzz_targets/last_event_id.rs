@@ -22,7 +22,10 @@ fn demo_resume(last_id: &str, count: &str) {
     let count = http::scan_int(count);
     let limit = demo::limit(start, count);
     if let Some(c) = count.filter(|c| *c >= 0) {
-        assert!(limit >= start, "a non-negative count must end at or after the start");
+        assert!(
+            limit >= start,
+            "a non-negative count must end at or after the start"
+        );
         assert!(limit - start <= c);
     }
     let (id, data) = demo::message_parts(start, 0);
@@ -72,6 +75,10 @@ fn hub_replay(last_id: &str, history: &str) {
         Poll::Ready(Ok(())) => batch.len(),
         _ => 0,
     };
-    let gap = usize::from(ring.iter().rposition(|id| !id.is_empty() && id == last_id).is_none());
+    let gap = usize::from(
+        ring.iter()
+            .rposition(|id| !id.is_empty() && id == last_id)
+            .is_none(),
+    );
     assert_eq!(queued, replayed + gap);
 }

@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(matches!(pair, Pair::Command(_)), !piece.contains('='));
     }
     let channels = control::path_channels(path);
-    assert!(channels.iter().all(|c| !c.is_empty()), "an empty channel name");
+    assert!(
+        channels.iter().all(|c| !c.is_empty()),
+        "an empty channel name"
+    );
     for (i, c) in channels.iter().enumerate() {
         assert!(!channels[..i].contains(c), "a channel listed twice");
     }
