@@ -205,7 +205,7 @@ describe('security defaults and TLS', () => {
     const again = channels(['-P', '0', '-F', open])
     try {
       await again.ready
-      assert.match(again.stdout, /Warning: FIFO .*open\.fifo is writable by every user \(mode 0666\)/)
+      await again.waitFor(/Warning: FIFO .*open\.fifo is writable by every user \(mode 0666\)/, 3000)
     } finally {
       await again.stop()
     }
