@@ -93,8 +93,9 @@ struct Inner {
     closed: AtomicBool,
     counters: Counters,
     on_close: RwLock<Option<CloseHook>>,
-    /// The runtime the writers run on.
-    runtime: Handle,
+    /// The runtime to hand batched wake-ups to (none outside a runtime:
+    /// then every wake-up is made at once).
+    runtime: Option<Handle>,
     /// When set, pushes from outside the runtime leave their wakers in
     /// `pending_wakes` for one runtime task to wake. Waking a tokio task
     /// from a foreign thread costs a queue lock and often a futex call;
@@ -135,7 +136,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Hub {
     /// Creates a hub. With a heartbeat configured this spawns its ticker on
-    /// the current tokio runtime, so call it inside one.
+    /// the current tokio runtime, so call it inside one; without, anywhere.
     pub fn new(config: HubConfig) -> Hub {
         let hub = Hub {
             inner: Arc::new(Inner {
@@ -147,7 +148,7 @@ impl Hub {
                 closed: AtomicBool::new(false),
                 counters: Counters::default(),
                 on_close: RwLock::new(None),
-                runtime: Handle::current(),
+                runtime: Handle::try_current().ok(),
                 defer_wakes: AtomicBool::new(false),
                 pending_wakes: Mutex::new(Vec::new()),
             }),
@@ -430,12 +431,11 @@ impl Hub {
         if wakers.is_empty() {
             return;
         }
-        if self.inner.defer_wakes.load(Relaxed) {
-            self.inner
-                .runtime
-                .spawn(async move { wakers.into_iter().for_each(Waker::wake) });
-        } else {
-            wakers.into_iter().for_each(Waker::wake);
+        match &self.inner.runtime {
+            Some(rt) if self.inner.defer_wakes.load(Relaxed) => {
+                rt.spawn(async move { wakers.into_iter().for_each(Waker::wake) });
+            }
+            _ => wakers.into_iter().for_each(Waker::wake),
         }
     }
 

@@ -4,7 +4,8 @@
 //!
 //! The bound is in bytes. A push past it closes the client as `Slow` and
 //! drops what it had queued, so one stalled reader costs at most the limit
-//! and never delays anyone else.
+//! (plus one frame, when a single frame is bigger than the limit) and never
+//! delays anyone else.
 
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -58,6 +59,8 @@ pub enum Pushed {
 struct State {
     frames: VecDeque<Bytes>,
     queued_bytes: usize,
+    /// The biggest frame queued since the writer last took a batch.
+    biggest: usize,
     closing: Option<CloseReason>,
     /// Set by every push, cleared by every heartbeat tick: an idle stream
     /// is one that saw no push for a whole tick.
@@ -103,12 +106,18 @@ impl Queue {
         if state.closing.is_some() {
             return (Pushed::Closed, None);
         }
-        if state.queued_bytes + frame.len() > self.limit {
+        // One frame bigger than the limit is not counted, only the backlog
+        // beside it: such a frame is shared (not copied) across clients, and
+        // counting it would drop every reader of one huge event as slow.
+        let biggest = state.biggest.max(frame.len());
+        let uncounted = if biggest > self.limit { biggest } else { 0 };
+        if state.queued_bytes + frame.len() - uncounted > self.limit {
             drop(state);
             self.close(CloseReason::Slow);
             return (Pushed::TooSlow, None);
         }
         state.queued_bytes += frame.len();
+        state.biggest = biggest;
         state.frames.push_back(frame);
         state.active = true;
         (Pushed::Queued, state.waker.take())
@@ -146,6 +155,7 @@ impl Queue {
         if !reason.flushes() {
             state.frames.clear();
             state.queued_bytes = 0;
+            state.biggest = 0;
         }
     }
 
@@ -169,6 +179,7 @@ impl Queue {
         if !state.frames.is_empty() {
             std::mem::swap(&mut state.frames, batch);
             state.queued_bytes = 0;
+            state.biggest = 0;
             return Poll::Ready(Ok(()));
         }
         if let Some(reason) = state.closing {
@@ -239,6 +250,21 @@ mod tests {
         assert_eq!(q.push(Bytes::from_static(b"f")), Pushed::Closed);
         let mut batch = VecDeque::new();
         assert_eq!(poll(&q, &mut batch), Poll::Ready(Err(CloseReason::Slow)));
+    }
+
+    #[test]
+    fn a_frame_over_the_limit_is_not_counted_the_backlog_beside_it_is() {
+        let q = Queue::new(10);
+        assert_eq!(q.push(Bytes::from(vec![b'x'; 50])), Pushed::Queued);
+        assert_eq!(q.push(Bytes::from(vec![b'y'; 10])), Pushed::Queued);
+        assert_eq!(q.push(Bytes::from_static(b"z")), Pushed::TooSlow);
+        assert_eq!(q.closing(), Some(CloseReason::Slow));
+        let q = Queue::new(10);
+        q.push(Bytes::from(vec![b'x'; 50]));
+        let mut batch = VecDeque::new();
+        assert!(matches!(poll(&q, &mut batch), Poll::Ready(Ok(()))));
+        assert_eq!(q.push(Bytes::from(vec![b'y'; 8])), Pushed::Queued);
+        assert_eq!(q.push(Bytes::from(vec![b'z'; 8])), Pushed::TooSlow);
     }
 
     #[test]

@@ -15,6 +15,8 @@ class FallbackStream {
     this.native = native
     this.res = res
     this.maxQueueBytes = maxQueueBytes
+    /** The biggest batch written since the response buffer was last empty. */
+    this.biggest = 0
     if (req.socket && typeof req.socket.setNoDelay === 'function') req.socket.setNoDelay(true)
     res.writeHead(200, headers)
     this.id = native.attach()
@@ -25,8 +27,13 @@ class FallbackStream {
   /** Writes one batch of frames; a client that stops reading is closed as slow. */
   write(buffer) {
     if (this.res.writableEnded || this.res.destroyed) return
+    // As in the native queue, one batch bigger than the limit is not counted,
+    // only the backlog beside it: else one huge event drops every reader.
+    if (this.res.writableLength === 0) this.biggest = 0
+    this.biggest = Math.max(this.biggest, buffer.length)
     this.res.write(buffer)
-    if (this.res.writableLength > this.maxQueueBytes) this.native.closeClient(this.id, 'slow')
+    const uncounted = this.biggest > this.maxQueueBytes ? this.biggest : 0
+    if (this.res.writableLength - uncounted > this.maxQueueBytes) this.native.closeClient(this.id, 'slow')
   }
 
   /** Ends the response after the hub reported the close. */

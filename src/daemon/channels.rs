@@ -54,6 +54,7 @@ Usage: ssehub channels [options]
   --metrics <[host:]port>   Serve /metrics and /status (default host 127.0.0.1)
   --fifo-mode <octal>       Mode of a FIFO we create (default 0600)
   --heartbeat <secs>        Comment on idle streams every <secs> (default 15, 0 = off)
+  --max-clients <n>         Streaming clients at once; past it, 503 (default 10000, 0 = no limit)
   --help, -h                This help
 Control lines: \"channel/type = data\", \"channel = data\", \"status\", \"halt\".";
 
@@ -143,6 +144,11 @@ const OPTS: &[Opt] = &[
         long: "heartbeat",
         arg: true,
     },
+    Opt {
+        short: None,
+        long: "max-clients",
+        arg: true,
+    },
 ];
 
 /// The channel every all-channels client joins; no path segment or
@@ -168,6 +174,7 @@ struct Config {
     metrics: Option<String>,
     fifo_mode: Option<String>,
     heartbeat: Option<String>,
+    max_clients: Option<String>,
 }
 
 /// A reason to stop before serving: message and exit code.
@@ -203,6 +210,7 @@ impl Config {
             "metrics" => &mut self.metrics,
             "fifo-mode" => &mut self.fifo_mode,
             "heartbeat" => &mut self.heartbeat,
+            "max-clients" => &mut self.max_clients,
             _ => return,
         };
         if !(only_unset && slot.is_some()) {
@@ -321,6 +329,7 @@ struct Setup {
     tls: Option<TlsAcceptor>,
     heartbeat: Option<Duration>,
     fifo_mode: u32,
+    max_clients: usize,
 }
 
 fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
@@ -349,6 +358,10 @@ fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
                 )
             })?,
     };
+    let max_clients = match config.max_clients.as_deref() {
+        None => server::DEFAULT_MAX_CLIENTS,
+        Some(v) => server::parse_max_clients(v).map_err(|e| fail(64, format!("--{e}")))?,
+    };
     let (sink, log_slot) = match &config.logfile {
         Some(path) => match log::open_locked(path) {
             Ok(f) => (Sink::File(f), Some((3, path.clone()))),
@@ -373,6 +386,7 @@ fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
         tls,
         heartbeat,
         fifo_mode,
+        max_clients,
     };
     RUNTIME.block_on(serve(setup, args))
 }
@@ -427,6 +441,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         tls,
         heartbeat,
         fifo_mode,
+        max_clients,
     } = setup;
     let first_id = if matches!(&log_slot, Some((3, _))) {
         4
@@ -461,6 +476,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
     let ch = Arc::new(Channels {
         hub: Hub::new(HubConfig {
             heartbeat,
+            max_clients,
             ..HubConfig::default()
         }),
         log,
@@ -487,6 +503,10 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         uid,
     );
 
+    if let Some(path) = &config.fifo {
+        ch.warn_if_world_writable(path, fifo_mode);
+    }
+
     let said = ch.clone();
     server::on_signals(ch.shutdown.clone(), move |sig| {
         said.log.line(format_args!("Received {sig}, stopping"));
@@ -499,7 +519,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
     let listener = Listener {
         tcp: http,
         tls: tls.clone(),
-        max_connections: 100_000, // the open-file limit is the real bound
+        max_connections: server::connection_cap(max_clients),
         ids: ids.clone(),
     };
     let hooks: Arc<dyn Hooks> = Arc::new(WebHooks(ch.clone()));
@@ -657,6 +677,16 @@ impl Channels {
             log.line(format_args!(
                 "Running in background, process id {}",
                 std::process::id()
+            ));
+        }
+    }
+
+    /// Warns when the FIFO (found, not created by us) lets every user
+    /// publish, unless that mode was asked for with `--fifo-mode`.
+    fn warn_if_world_writable(&self, path: &str, asked: u32) {
+        if let Some(mode) = fifo::world_writable(path).filter(|m| *m != asked) {
+            self.log.line(format_args!(
+                "Warning: FIFO {path} is writable by every user (mode {mode:04o}); anyone can publish. chmod 600 it, or pass --fifo-mode {mode:04o} to keep it so"
             ));
         }
     }
@@ -917,7 +947,7 @@ fn stream(
         conn.close_after_reply();
     }
     let (ending, id) = (ch.clone(), conn.id);
-    let body = ReplyBody::stream(HubBody::new(sub, None))
+    let body = ReplyBody::stream(HubBody::new(sub, None, conn))
         .on_end(move |_| ending.set_role(id, Role::Waiting));
     reply(StatusCode::OK, &stream_headers(http10), body)
 }
@@ -1051,8 +1081,8 @@ async fn read_fifo(ch: Arc<Channels>, rx: tokio::net::unix::pipe::Receiver, id: 
     let lines = control::read_lines(rx, |input| ch.control_input(id, &path, input, false));
     tokio::select! {
         ended = lines => {
-            if let Ended::Error(e) = ended {
-                ch.log.line(format_args!("Warning: reading the FIFO {path}: {e}"));
+            if let Ended::Error { error, .. } = ended {
+                ch.log.line(format_args!("Warning: reading the FIFO {path}: {error}"));
             }
         }
         _ = ch.shutdown.wait() => {}
@@ -1072,7 +1102,11 @@ async fn control_port(ch: Arc<Channels>, tcp: TcpListener, tls: Option<TlsAccept
             continue;
         };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
-            continue; // too many controllers: refuse this one
+            ch.log.line(format_args!(
+                "Warning: too many controllers; refusing a connection from {}",
+                server::canonical(peer).ip()
+            ));
+            continue;
         };
         let id = ch.ids.fetch_add(1, Ordering::Relaxed);
         let host = server::canonical(peer).ip().to_string();
@@ -1084,10 +1118,16 @@ async fn control_port(ch: Arc<Channels>, tcp: TcpListener, tls: Option<TlsAccept
         tokio::spawn(async move {
             match tls {
                 None => controller(&ch, stream, id, &host).await,
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(s) => controller(&ch, s, id, &host).await,
-                    Err(e) => ch.log.line(format_args!("Cannot set up SSL to {id}: {e}")),
-                },
+                Some(acceptor) => {
+                    let handshake = acceptor.accept(stream);
+                    match tokio::time::timeout(server::head_timeout(), handshake).await {
+                        Ok(Ok(s)) => controller(&ch, s, id, &host).await,
+                        Ok(Err(e)) => ch.log.line(format_args!("Cannot set up SSL to {id}: {e}")),
+                        Err(_) => ch.log.line(format_args!(
+                            "Cannot set up SSL to {id}: handshake timed out"
+                        )),
+                    }
+                }
             }
             ch.log
                 .line(format_args!("Closing connection {id} ({host})"));
@@ -1112,8 +1152,13 @@ where
     let lines = control::read_lines(stream, |input| ch.control_input(id, host, input, true));
     tokio::select! {
         ended = lines => {
-            if let Ended::Error(e) = ended {
-                ch.log.line(format_args!("Warning: reading from {id} ({host}): {e}"));
+            if let Ended::Error { error, partial } = ended {
+                ch.log.line(format_args!("Warning: reading from {id} ({host}): {error}"));
+                if partial > 0 {
+                    ch.log.line(format_args!(
+                        "Warning: dropped an unterminated line of {partial} bytes from {id} ({host})"
+                    ));
+                }
             }
         }
         _ = ch.shutdown.wait() => {}

@@ -29,15 +29,20 @@ pub enum Line<'a> {
     Empty,
 }
 
-/// Blanks trimmed by the protocol: space and tab (and a CR at the end).
+/// Blanks trimmed by the protocol: space and tab (and CRs at the end).
 fn blank(c: char) -> bool {
     c == ' ' || c == '\t'
 }
 
 /// Parses one line (without its `\n`). Space and tab are trimmed at both
-/// ends and around the first `=`; the channel ends at the first `/`.
+/// ends and around the first `=`, CRs at the end (so `\r\r\n` from a
+/// confused writer adds no empty `data:` line); the channel ends at the
+/// first `/`. A CR inside the data stays: framing splits it into `data:`
+/// lines, it can never inject a field.
 pub fn parse(line: &str) -> Line<'_> {
-    let line = line.strip_suffix('\r').unwrap_or(line).trim_matches(blank);
+    let line = line
+        .trim_end_matches(|c| c == '\r' || blank(c))
+        .trim_start_matches(blank);
     if line.is_empty() {
         return Line::Empty;
     }
@@ -104,6 +109,15 @@ impl Splitter {
             }
         }
     }
+
+    /// At end of input: the unterminated last line, if any. SSE-Server
+    /// handled whatever one read brought, so `printf 'a=1' | nc` publishes;
+    /// the rest of an over-long line stays dropped.
+    pub fn finish(&mut self) -> Option<Input> {
+        let skipping = std::mem::take(&mut self.skipping);
+        let rest = std::mem::take(&mut self.buf);
+        (!skipping && !rest.is_empty()).then(|| decode(rest))
+    }
 }
 
 fn decode(bytes: Vec<u8>) -> Input {
@@ -122,10 +136,11 @@ fn decode(bytes: Vec<u8>) -> Input {
 /// Why a controller stopped.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
-    /// End of input.
+    /// End of input (an unterminated last line was handled first).
     Eof,
-    /// A read failed.
-    Error(String),
+    /// A read failed (a reset peer); `partial` bytes of an unterminated
+    /// line were dropped, since the peer may have died mid-line.
+    Error { error: String, partial: usize },
     /// `on_input` asked to stop (e.g. after an over-long line).
     Stopped,
 }
@@ -139,9 +154,20 @@ where
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match reader.read(&mut buf).await {
-            Ok(0) => return Ended::Eof,
+            Ok(0) => {
+                if let Some(last) = splitter.finish() {
+                    on_input(last);
+                }
+                return Ended::Eof;
+            }
             Ok(n) => n,
-            Err(e) => return Ended::Error(e.to_string()),
+            Err(e) => {
+                let partial = splitter.buf.len();
+                return Ended::Error {
+                    error: e.to_string(),
+                    partial,
+                };
+            }
         };
         let mut go_on = true;
         splitter.feed(&buf[..n], &mut |input| {
@@ -252,6 +278,8 @@ mod tests {
         );
         assert_eq!(parse("c = a=b"), publish("c", "c", "message", "a=b"));
         assert_eq!(parse("\tstatus\r"), Line::Command("status"));
+        assert_eq!(parse("a=1 \r\r"), publish("a", "a", "message", "1"));
+        assert_eq!(parse("a=1\rb"), publish("a", "a", "message", "1\rb"));
         assert_eq!(parse("halt"), Line::Command("halt"));
         assert_eq!(parse(" \t\r"), Line::Empty);
         assert_eq!(parse("=x"), publish("", "", "message", "x"));
@@ -323,6 +351,69 @@ mod tests {
         assert_eq!(strip_prefix("/my/sse", "/my/sse/"), Some(""));
         assert_eq!(strip_prefix("/my/ssefoo", "/my/sse"), None);
         assert_eq!(strip_prefix("/anything", "/"), Some("/anything"));
+    }
+
+    #[tokio::test]
+    async fn an_unterminated_last_line_is_handled_at_end_of_input() {
+        let data: &[u8] = b"a=1\nb=2";
+        let mut seen = Vec::new();
+        assert_eq!(
+            read_lines(data, |i| {
+                seen.push(i);
+                true
+            })
+            .await,
+            Ended::Eof
+        );
+        assert_eq!(seen, [line("a=1"), line("b=2")]);
+        let mut s = Splitter::default();
+        s.feed(&vec![b'x'; MAX_LINE + 1], &mut |_| {});
+        assert_eq!(
+            s.finish(),
+            None,
+            "the rest of an over-long line stays dropped"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_drops_the_partial_line_and_says_so() {
+        let reader = tokio_test_reader(b"a=1\nhalf a li");
+        let mut seen = Vec::new();
+        let ended = read_lines(reader, |i| {
+            seen.push(i);
+            true
+        })
+        .await;
+        assert_eq!(
+            ended,
+            Ended::Error {
+                error: "connection reset".into(),
+                partial: 9
+            }
+        );
+        assert_eq!(seen, [line("a=1")]);
+    }
+
+    /// A reader that yields `data`, then fails as a reset peer would.
+    fn tokio_test_reader(data: &'static [u8]) -> impl AsyncRead + Unpin {
+        let failing = FailAfter(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset",
+        ));
+        tokio::io::AsyncReadExt::chain(data, failing)
+    }
+
+    struct FailAfter(std::io::Error);
+
+    impl AsyncRead for FailAfter {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let e = std::io::Error::new(self.0.kind(), self.0.to_string());
+            std::task::Poll::Ready(Err(e))
+        }
     }
 
     #[tokio::test]

@@ -28,6 +28,9 @@ Configured by the environment:
   PORT             port to listen on, every interface (default 8080)
   AUTH_TOKEN       require 'Authorization: Bearer <token>'
   AUTH_TOKEN_FILE  read the token from this file (trimmed); wins over AUTH_TOKEN
+  MAX_CLIENTS      streams at once; past it, 503 (default 10000, 0 = no limit)
+  METRICS_PUBLIC   1: serve /metrics to every peer (default: loopback peers
+                   only, unless AUTH_TOKEN guards it)
 Endpoints:
   /stream   hello event, then one message a second; ?count=N ends after N,
             Last-Event-ID: message-N resumes at N
@@ -57,6 +60,8 @@ struct Demo {
     streams: Mutex<BTreeMap<String, Stream>>,
     /// Lines on stdout, as the original prints them.
     log: Logger,
+    /// `/metrics` (ours, not the original's) for every peer.
+    metrics_public: bool,
 }
 
 /// Runs the demo mode; returns the exit code.
@@ -79,7 +84,23 @@ pub fn run(args: &[String]) -> i32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .map_or(Duration::from_secs(1), Duration::from_millis);
-    RUNTIME.block_on(serve(port, auth_token(), interval))
+    let max_clients = match std::env::var("MAX_CLIENTS").ok().filter(|v| !v.is_empty()) {
+        None => server::DEFAULT_MAX_CLIENTS,
+        Some(v) => match server::parse_max_clients(&v) {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("ssehub demo: MAX_CLIENTS: {e}");
+                return 64;
+            }
+        },
+    };
+    let settings = Settings {
+        port,
+        token: auth_token(),
+        interval,
+        max_clients,
+    };
+    RUNTIME.block_on(serve(settings))
 }
 
 /// The token from `AUTH_TOKEN_FILE` (trimmed) or else `AUTH_TOKEN`.
@@ -121,7 +142,21 @@ fn os_error(e: &std::io::Error) -> String {
     }
 }
 
-async fn serve(port: u16, token: Option<String>, interval: Duration) -> i32 {
+/// The demo's settings, from its environment.
+struct Settings {
+    port: u16,
+    token: Option<String>,
+    interval: Duration,
+    max_clients: usize,
+}
+
+async fn serve(settings: Settings) -> i32 {
+    let Settings {
+        port,
+        token,
+        interval,
+        max_clients,
+    } = settings;
     let tcp = match server::bind(&format!(":{port}"), "").await {
         Ok(l) => l,
         Err(e) => {
@@ -131,11 +166,15 @@ async fn serve(port: u16, token: Option<String>, interval: Duration) -> i32 {
     };
     let bound = tcp.local_addr().map_or(port, |a| a.port());
     let demo = Arc::new(Demo {
-        hub: Hub::new(HubConfig::default()),
+        hub: Hub::new(HubConfig {
+            max_clients,
+            ..HubConfig::default()
+        }),
         token,
         interval,
         streams: Mutex::new(BTreeMap::new()),
         log: Logger::new(Sink::Stdout, Stamp::Bare),
+        metrics_public: std::env::var("METRICS_PUBLIC").is_ok_and(|v| v == "1"),
     });
     demo.log
         .line(format_args!("Starting sse-server at :{bound} ..."));
@@ -152,7 +191,7 @@ async fn serve(port: u16, token: Option<String>, interval: Duration) -> i32 {
     let listener = Listener {
         tcp,
         tls: None,
-        max_connections: 10_000,
+        max_connections: server::connection_cap(max_clients),
         ids: Arc::new(AtomicU64::new(1)),
     };
     let served = tokio::spawn(server::serve(
@@ -175,11 +214,15 @@ async fn handle(demo: Arc<Demo>, req: Request<Incoming>, conn: Conn) -> Response
     if !demo.authorized(&req) {
         return unauthorized();
     }
+    if path == "/metrics" && !metrics_allowed(conn.peer, demo.token.is_some(), demo.metrics_public)
+    {
+        return not_found();
+    }
     let started = Instant::now();
     let addr = conn.peer.to_string();
     let line = format!("<- {addr}: {} {}", req.method(), req.uri());
     match path {
-        "/stream" => stream(demo, req, addr, line, started).await,
+        "/stream" => stream(demo, req, &conn, addr, line, started).await,
         "/status" => {
             let res = demo.status();
             demo.log_request(&line, 200, started);
@@ -250,6 +293,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Whether `/metrics` is served to `peer`: our addition shares the public
+/// port, so it stays private (loopback) unless a token guards the port or
+/// `METRICS_PUBLIC=1` opens it deliberately.
+fn metrics_allowed(peer: std::net::SocketAddr, token_set: bool, public: bool) -> bool {
+    public || token_set || peer.ip().is_loopback()
+}
+
 /// The message number a `Last-Event-ID` resumes at: `sscanf("message-%d")`,
 /// 1 when it does not match.
 pub fn resume_from(last_event_id: Option<&str>) -> i64 {
@@ -277,6 +327,7 @@ pub fn message_parts(n: i64, unix_time: u64) -> (String, String) {
 async fn stream(
     demo: Arc<Demo>,
     req: Request<Incoming>,
+    conn: &Conn,
     addr: String,
     line: String,
     started: Instant,
@@ -287,13 +338,14 @@ async fn stream(
         .get("last-event-id")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let start = resume_from(last_id.as_deref());
-    let form = Form::read(req, FORM_LIMIT).await;
+    let Some(form) = Form::read(req, FORM_LIMIT).await else {
+        demo.log_request(&line, 413, started);
+        return empty_reply(StatusCode::PAYLOAD_TOO_LARGE);
+    };
     let count = scan_int(form.value("count"));
     if count.is_some_and(|c| c < 0) {
         demo.log_request(&line, 400, started);
-        let headers = [("Date", date()), ("Content-Length", "0".into())];
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        return reply(StatusCode::BAD_REQUEST, &headers, ReplyBody::empty());
+        return empty_reply(StatusCode::BAD_REQUEST);
     }
     let limit = limit(start, count);
     let sub = match demo.hub.register() {
@@ -321,7 +373,7 @@ async fn stream(
     .ok();
     tokio::spawn(tick(demo.clone(), sub.id(), start, limit, next));
     let ending = demo.clone();
-    let body = ReplyBody::stream(HubBody::new(sub, hello)).on_end(move |_| {
+    let body = ReplyBody::stream(HubBody::new(sub, hello, conn)).on_end(move |_| {
         lock(&ending.streams).remove(&addr);
         ending
             .log
@@ -405,8 +457,13 @@ fn unauthorized() -> Response<ReplyBody> {
 }
 
 fn unavailable() -> Response<ReplyBody> {
+    empty_reply(StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// A status with an empty body, as Go writes `w.WriteHeader(code)`.
+fn empty_reply(status: StatusCode) -> Response<ReplyBody> {
     reply(
-        StatusCode::SERVICE_UNAVAILABLE,
+        status,
         &[("Date", &date()), ("Content-Length", "0")],
         ReplyBody::empty(),
     )
@@ -426,6 +483,16 @@ mod tests {
         assert_eq!(resume_from(Some("garbage")), 1);
         assert_eq!(resume_from(Some("message-")), 1);
         assert_eq!(resume_from(None), 1);
+    }
+
+    #[test]
+    fn metrics_are_private_unless_guarded_or_opened() {
+        let remote: std::net::SocketAddr = "192.0.2.7:5000".parse().unwrap();
+        let local: std::net::SocketAddr = "[::1]:5000".parse().unwrap();
+        assert!(!metrics_allowed(remote, false, false));
+        assert!(metrics_allowed(local, false, false));
+        assert!(metrics_allowed(remote, true, false));
+        assert!(metrics_allowed(remote, false, true));
     }
 
     #[test]

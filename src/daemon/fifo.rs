@@ -54,6 +54,13 @@ pub fn open(path: &str, mode: u32) -> Result<pipe::Receiver, FifoError> {
         .map_err(FifoError::Open)
 }
 
+/// The permission bits of an existing FIFO that every user may write to
+/// (a FIFO left by SSE-Server is 0666): anyone could then publish.
+pub fn world_writable(path: &str) -> Option<u32> {
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o002 != 0).then_some(mode)
+}
+
 fn create(path: &str, mode: u32) -> Result<(), FifoError> {
     let c_path = CString::new(Path::new(path).as_os_str().as_bytes())
         .map_err(|e| FifoError::Create(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
@@ -87,6 +94,7 @@ mod tests {
             let meta = std::fs::metadata(&path).unwrap();
             assert!(meta.file_type().is_fifo());
             assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+            assert_eq!(world_writable(&path), None);
             std::fs::write(&path, b"a=1\n").unwrap();
             let mut buf = [0u8; 4];
             rx.read_exact(&mut buf).await.unwrap();

@@ -174,8 +174,11 @@ pub struct Form {
 }
 
 impl Form {
-    /// Reads the form of a request (the body up to `limit` bytes).
-    pub async fn read(req: Request<Incoming>, limit: usize) -> Form {
+    /// Reads the form of a request (the body up to `limit` bytes). `None`
+    /// when the body is longer or could not be read: the caller answers
+    /// 413 rather than act on an empty form (which would, say, emit an
+    /// empty payload to the empty channel).
+    pub async fn read(req: Request<Incoming>, limit: usize) -> Option<Form> {
         let (parts, body) = req.into_parts();
         let mut pairs = Vec::new();
         let method = parts.method.as_str();
@@ -186,12 +189,11 @@ impl Form {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_string();
-            if let Some(bytes) = read_body(body, limit).await {
-                pairs = body_pairs(&ctype, &bytes);
-            }
+            let bytes = read_body(body, limit).await?;
+            pairs = body_pairs(&ctype, &bytes);
         }
         pairs.extend(go_parse_query(parts.uri.query().unwrap_or("")));
-        Form { pairs }
+        Some(Form { pairs })
     }
 
     /// The first value of `key`, or `""` (Go's `FormValue`).
@@ -203,8 +205,9 @@ impl Form {
     }
 }
 
-/// The pairs of a request body by its content type.
-fn body_pairs(ctype: &str, body: &[u8]) -> Vec<(String, String)> {
+/// The pairs of a request body by its content type (urlencoded or
+/// multipart; anything else has none). Public for the fuzz targets.
+pub fn body_pairs(ctype: &str, body: &[u8]) -> Vec<(String, String)> {
     let mime = ctype.split(';').next().unwrap_or("").trim();
     if mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return go_parse_query(&String::from_utf8_lossy(body));

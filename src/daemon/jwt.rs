@@ -30,7 +30,8 @@ The JWT hub (drop-in for chabberwock/sse).
   -secret KEY        HMAC key that signs and checks tokens (required)
   -secret-file FILE  read the key from FILE (trailing newline removed)
   -generate-secret   make a random key and print it to stderr
-  -heartbeat SECS    comment line on idle streams every SECS (default 15, 0 = off)";
+  -heartbeat SECS    comment line on idle streams every SECS (default 15, 0 = off)
+  -max-clients N     streaming clients at once; past it, 503 (default 10000, 0 = no limit)";
 
 /// Largest form body accepted on the control listener.
 const FORM_LIMIT: usize = 1 << 20;
@@ -61,6 +62,10 @@ const FLAGS: &[Flag] = &[
         boolean: false,
     },
     Flag {
+        name: "max-clients",
+        boolean: false,
+    },
+    Flag {
         name: "h",
         boolean: true,
     },
@@ -76,6 +81,7 @@ struct Config {
     bindctl: String,
     secret: Vec<u8>,
     heartbeat: Option<Duration>,
+    max_clients: usize,
 }
 
 /// Shared state of one jwt hub.
@@ -111,6 +117,7 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
         bindctl: "127.0.0.1:8001".into(),
         secret: Vec::new(),
         heartbeat: Some(Duration::from_secs(15)),
+        max_clients: server::DEFAULT_MAX_CLIENTS,
     };
     let (mut secret, mut generate) = (None, false);
     for (name, value) in flags {
@@ -126,6 +133,10 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
                     .parse()
                     .map_err(|_| format!("-heartbeat takes whole seconds, not '{value}'"))?;
                 config.heartbeat = (secs > 0).then(|| Duration::from_secs(secs));
+            }
+            "max-clients" => {
+                config.max_clients =
+                    server::parse_max_clients(&value).map_err(|e| format!("-{e}"))?;
             }
             _ => {}
         }
@@ -174,6 +185,7 @@ async fn serve(config: Config) -> i32 {
     let jwt = Arc::new(Jwt {
         hub: Hub::new(HubConfig {
             heartbeat: config.heartbeat,
+            max_clients: config.max_clients,
             ..HubConfig::default()
         }),
         secret: config.secret,
@@ -202,7 +214,7 @@ async fn serve(config: Config) -> i32 {
     let listen = |tcp| Listener {
         tcp,
         tls: None,
-        max_connections: 10_000,
+        max_connections: server::connection_cap(config.max_clients),
         ids: ids.clone(),
     };
     let a = tokio::spawn(server::serve(
@@ -255,7 +267,7 @@ fn now() -> i64 {
 }
 
 /// The client listener: `/events/...` streams, `/events` redirects.
-async fn client(jwt: Arc<Jwt>, req: Request<Incoming>, _conn: Conn) -> Response<ReplyBody> {
+async fn client(jwt: Arc<Jwt>, req: Request<Incoming>, conn: Conn) -> Response<ReplyBody> {
     let path = req.uri().path().to_string();
     if path == "/events" {
         return redirect(&req, "/events/");
@@ -270,12 +282,13 @@ async fn client(jwt: Arc<Jwt>, req: Request<Incoming>, _conn: Conn) -> Response<
     let Some(session) = session else {
         return go_error(StatusCode::UNAUTHORIZED, "Unauthorized");
     };
-    stream(jwt, &req, session, path)
+    stream(jwt, &req, &conn, session, path)
 }
 
 fn stream<B>(
     jwt: Arc<Jwt>,
     req: &Request<B>,
+    conn: &Conn,
     session: Session,
     path: String,
 ) -> Response<ReplyBody> {
@@ -287,7 +300,7 @@ fn stream<B>(
         .join(sub.id(), &user_key(&session.channel, &session.user_id));
     jwt.log.line("Added new client");
     let ending = jwt.clone();
-    let body = ReplyBody::stream(HubBody::new(sub, None)).on_end(move |_| {
+    let body = ReplyBody::stream(HubBody::new(sub, None, conn)).on_end(move |_| {
         ending.log.line("HTTP connection just closed.");
         ending.log.line("Removed client");
         ending
@@ -320,15 +333,17 @@ async fn control(jwt: Arc<Jwt>, req: Request<Incoming>) -> Response<ReplyBody> {
         "/metrics" => return metrics::metrics_reply("jwt", &jwt.hub.stats()),
         _ => {}
     }
-    if path.starts_with("/token/") {
-        let form = Form::read(req, FORM_LIMIT).await;
-        return issue(&jwt, &form);
+    let act = if path.starts_with("/token/") {
+        issue
+    } else if path.starts_with("/emit/") {
+        emit
+    } else {
+        return not_found();
+    };
+    match Form::read(req, FORM_LIMIT).await {
+        Some(form) => act(&jwt, &form),
+        None => go_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"),
     }
-    if path.starts_with("/emit/") {
-        let form = Form::read(req, FORM_LIMIT).await;
-        return emit(&jwt, &form);
-    }
-    not_found()
 }
 
 /// `/token/`: a token for `userId` on `channel`, valid `exp` seconds.

@@ -5,6 +5,7 @@ use std::fmt::Display;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Where log lines are written.
@@ -34,6 +35,9 @@ pub struct Logger {
     sink: Mutex<Sink>,
     /// The timestamp style.
     stamp: Stamp,
+    /// Set while writes fail (disk full, ...): the failure is reported on
+    /// stderr once, not once per line, and again after a recovery.
+    failing: AtomicBool,
 }
 
 /// Why a log file could not be opened.
@@ -50,6 +54,7 @@ impl Logger {
         Logger {
             sink: Mutex::new(sink),
             stamp,
+            failing: AtomicBool::new(false),
         }
     }
 
@@ -62,8 +67,8 @@ impl Logger {
         self.sink.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes one line (a newline is added). Write errors are ignored: a
-    /// full disk must not stop the server.
+    /// Writes one line (a newline is added). A write error never stops the
+    /// server (a full disk, a removed file): it is reported once on stderr.
     pub fn line(&self, msg: impl Display) {
         let mut sink = self.lock();
         if matches!(*sink, Sink::Off) {
@@ -74,12 +79,32 @@ impl Logger {
             Stamp::Iso => format!("{} {msg}\n", local_time(c"%F %T%z")),
             Stamp::GoLog => format!("{} {msg}\n", local_time(c"%Y/%m/%d %H:%M:%S")),
         };
-        let _ = match &mut *sink {
+        let written = match &mut *sink {
             Sink::Off => Ok(()),
             Sink::Stdout => io::stdout().lock().write_all(text.as_bytes()),
             Sink::Stderr => io::stderr().lock().write_all(text.as_bytes()),
             Sink::File(f) => f.write_all(text.as_bytes()),
         };
+        self.note(written);
+    }
+
+    /// Reports the first failed write of a run of failures, and recovery.
+    fn note(&self, written: io::Result<()>) {
+        match written {
+            Ok(()) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    let _ = writeln!(io::stderr(), "ssehub: log writes work again");
+                }
+            }
+            Err(e) => {
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    let _ = writeln!(
+                        io::stderr(),
+                        "ssehub: cannot write the log ({e}); serving on, lines are lost until it works again"
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -124,6 +149,18 @@ mod tests {
         assert_eq!(&s[4..5], "-");
         assert_eq!(&s[10..11], " ");
         assert!(s[19..].starts_with('+') || s[19..].starts_with('-'));
+    }
+
+    #[test]
+    fn a_full_disk_is_reported_once_and_never_stops_logging() {
+        let Ok(full) = OpenOptions::new().append(true).open("/dev/full") else {
+            return; // no /dev/full on this system
+        };
+        let log = Logger::new(Sink::File(full), Stamp::Iso);
+        log.line("lost");
+        assert!(log.failing.load(Ordering::Relaxed));
+        log.line("lost too"); // no panic, no second report
+        assert!(log.enabled());
     }
 
     #[test]

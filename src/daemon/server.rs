@@ -18,7 +18,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -27,8 +27,41 @@ use tokio_rustls::TlsAcceptor;
 
 /// How long open connections get to finish after the shutdown signal.
 const GRACE: Duration = Duration::from_secs(5);
-/// How long a client may take to send its request head or TLS handshake.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a client may take to send its request head or TLS handshake
+/// (slowloris defence): 30 s, or `SSEHUB_HEADER_TIMEOUT_MS` (for tests).
+pub fn head_timeout() -> Duration {
+    static TIMEOUT: LazyLock<Duration> = LazyLock::new(|| {
+        std::env::var("SSEHUB_HEADER_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(Duration::from_secs(30), Duration::from_millis)
+    });
+    *TIMEOUT
+}
+
+/// Streaming clients a mode admits by default; past the limit, 503.
+pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
+/// Connections kept beyond the client limit for one-shot requests
+/// (publishing, tokens, status, the 503 itself), so a full hub still
+/// answers instead of leaving new connections unaccepted.
+const CONNECTION_HEADROOM: usize = 1_000;
+
+/// The cap on open connections for a client limit (0 = no limit).
+pub fn connection_cap(max_clients: usize) -> usize {
+    if max_clients == 0 {
+        Semaphore::MAX_PERMITS
+    } else {
+        max_clients.saturating_add(CONNECTION_HEADROOM)
+    }
+}
+
+/// A `max-clients` value: a whole number, 0 for no limit.
+pub fn parse_max_clients(value: &str) -> Result<usize, String> {
+    value
+        .parse()
+        .map_err(|_| format!("max-clients takes a whole number (0 = no limit), not '{value}'"))
+}
 
 /// A future returned by a request handler.
 pub type Reply = Pin<Box<dyn Future<Output = Response<ReplyBody>> + Send>>;
@@ -45,12 +78,20 @@ pub struct Conn {
     /// Notified by a handler that wants the connection closed after its
     /// reply (SSE-Server closes after every one-shot answer).
     close: Arc<Notify>,
+    /// Notified to drop the connection at once, even mid-write: a client
+    /// closed as slow is let go although hyper is blocked writing to it.
+    abort: Arc<Notify>,
 }
 
 impl Conn {
     /// Closes the connection once the current response is written.
     pub fn close_after_reply(&self) {
         self.close.notify_one();
+    }
+
+    /// Drops the connection now, whatever it is doing.
+    pub fn abort(&self) {
+        self.abort.notify_one();
     }
 }
 
@@ -212,6 +253,7 @@ pub async fn serve(
             id: listener.ids.fetch_add(1, Ordering::Relaxed),
             peer: canonical(peer),
             close: Arc::new(Notify::new()),
+            abort: Arc::new(Notify::new()),
         };
         let task = ConnTask {
             conn,
@@ -259,7 +301,7 @@ impl ConnTask {
     }
 
     async fn serve_tls(&self, stream: TcpStream, acceptor: TlsAcceptor) {
-        match tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(stream)).await {
+        match tokio::time::timeout(head_timeout(), acceptor.accept(stream)).await {
             Ok(Ok(tls_stream)) => self.drive(tls_stream).await,
             Ok(Err(e)) => self.hooks.tls_failed(&self.conn, &e),
             Err(_) => {
@@ -274,12 +316,11 @@ impl ConnTask {
     /// `None` leaves everything to hyper (including malformed or partial
     /// heads, which hyper answers properly).
     async fn native_stream(&self, stream: &TcpStream) -> Option<Result<NativeStream, ()>> {
-        match tokio::time::timeout(HEAD_TIMEOUT, stream.readable()).await {
-            Ok(Ok(())) => {}
-            _ => return Some(Err(())),
-        }
         let mut buf = vec![0u8; PEEK_LIMIT];
-        let seen = stream.peek(&mut buf).await.ok()?;
+        let seen = match tokio::time::timeout(head_timeout(), stream.peek(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Some(Err(())),
+            Ok(Ok(n)) => n,
+        };
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut req = httparse::Request::new(&mut headers);
         let Ok(httparse::Status::Complete(head_len)) = req.parse(&buf[..seen]) else {
@@ -333,13 +374,14 @@ impl ConnTask {
             .title_case_headers(true)
             .auto_date_header(false)
             .timer(TokioTimer::new())
-            .header_read_timeout(HEAD_TIMEOUT);
+            .header_read_timeout(head_timeout());
         let served = builder.serve_connection(TokioIo::new(stream), service);
         tokio::pin!(served);
         let mut closing = false;
         loop {
             tokio::select! {
                 _ = served.as_mut() => break,
+                _ = self.conn.abort.notified() => break,
                 _ = self.shutdown.wait(), if !closing => {
                     served.as_mut().graceful_shutdown();
                     closing = true;

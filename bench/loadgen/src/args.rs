@@ -20,6 +20,9 @@ usage: loadgen --port PORT [options]
                            arm NAME EVENTS TIMEOUT_S   measure a phase
                            connect N                   open N more connections
                            quit                        exit (also on EOF)
+  --stall                hold every connection open without reading (a stalled
+                           client, for slow-consumer tests); pair with --control
+  --recv-buffer BYTES    SO_RCVBUF of each connection (small: less kernel buffering)
   --threads N            runtime worker threads, 1 = current-thread (default 1)
   --max-runtime S        hard stop (default 3600)
 Reports are JSON lines on stdout.";
@@ -37,6 +40,10 @@ pub struct Options {
     pub events: u64,
     pub timeout: Duration,
     pub control: bool,
+    /// Never read after the response head.
+    pub stall: bool,
+    /// SO_RCVBUF for each connection, when set.
+    pub recv_buffer: Option<u32>,
     pub threads: usize,
     pub max_runtime: Duration,
 }
@@ -56,6 +63,8 @@ impl Default for Options {
             events: 0,
             timeout: Duration::from_secs(60),
             control: false,
+            stall: false,
+            recv_buffer: None,
             threads: 1,
             max_runtime: Duration::from_secs(3600),
         }
@@ -70,8 +79,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> 
             Some((name, value)) => (name.to_string(), Some(value.to_string())),
             None => (arg, None),
         };
-        if name == "--control" {
-            options.control = true;
+        if name == "--control" || name == "--stall" {
+            options.control |= name == "--control";
+            options.stall |= name == "--stall";
             continue;
         }
         if name == "-h" || name == "--help" {
@@ -101,6 +111,7 @@ fn set(o: &mut Options, name: &str, value: &str) -> Result<(), String> {
         "--connect-timeout" => o.connect_timeout = seconds(name, value)?,
         "--events" => o.events = number(name, value)?,
         "--timeout" => o.timeout = seconds(name, value)?,
+        "--recv-buffer" => o.recv_buffer = Some(number(name, value)?),
         "--threads" => o.threads = number::<usize>(name, value)?.max(1),
         "--max-runtime" => o.max_runtime = seconds(name, value)?,
         _ => return Err(format!("unknown option {name}")),
@@ -138,7 +149,10 @@ mod tests {
             (o.port, o.connections, o.path.as_str()),
             (8080, 500, "/sse")
         );
-        assert!(o.control);
+        assert!(o.control && !o.stall);
+        let s = parse_words("--port 1 --stall --recv-buffer 4096").unwrap();
+        assert!(s.stall);
+        assert_eq!(s.recv_buffer, Some(4096));
         assert_eq!(o.timeout, Duration::from_millis(1500));
     }
 

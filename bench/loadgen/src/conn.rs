@@ -31,6 +31,10 @@ pub struct Target {
     pub request: Vec<u8>,
     /// Time allowed for connecting and getting the response head.
     pub establish_timeout: Duration,
+    /// Hold each connection without reading after the head (a stalled client).
+    pub stall: bool,
+    /// SO_RCVBUF for each connection, when set.
+    pub recv_buffer: Option<u32>,
 }
 
 /// Why a connection did not get established.
@@ -182,6 +186,10 @@ pub async fn run(
     stats.established.fetch_add(1, Relaxed);
     stats.live.fetch_add(1, Relaxed);
     stats.last_established_us.fetch_max(now_us(), Relaxed);
+    if target.stall {
+        // Never read again: the server must notice and drop this client.
+        std::future::pending::<()>().await;
+    }
     // The stream ends when the server closes it or breaks the framing.
     let _ = read_events(&stream, &stats, &mut reader).await;
     stats.live.fetch_sub(1, Relaxed);
@@ -216,6 +224,9 @@ async fn connect(index: usize, target: &Target) -> io::Result<TcpStream> {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
+    if let Some(bytes) = target.recv_buffer {
+        socket.set_recv_buffer_size(bytes)?;
+    }
     if !target.sources.is_empty() {
         let source = target.sources[index % target.sources.len()];
         bind_without_port(&socket, source)?;

@@ -121,6 +121,8 @@ fn target_of(options: &args::Options) -> conn::Target {
         sources,
         request: request.into_bytes(),
         establish_timeout: options.establish_timeout,
+        stall: options.stall,
+        recv_buffer: options.recv_buffer,
     }
 }
 
