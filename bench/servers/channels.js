@@ -51,7 +51,8 @@ function connectWithRetry(port, deadlineMs) {
 }
 
 function startDaemon(port, controlPort) {
-  const args = [BIN, 'channels', '-n', '-p', String(port), '-P', String(controlPort)]
+  // No client limit: the idle phase holds 19,000 (the open-file limit is the bound).
+  const args = [BIN, 'channels', '-n', '-p', String(port), '-P', String(controlPort), '--max-clients', '0']
   const daemon = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   daemon.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-2000)))
