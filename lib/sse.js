@@ -121,7 +121,7 @@ class SSE extends EventEmitter {
         const id = native.adopt(this._native, req, res, this._extraHeaders(res))
         return { id, transport: 'native', fallback: null }
       }
-      const fallback = new FallbackStream(this._native, req, res, this._fallbackHeaders(res), this.options.maxQueueBytes)
+      const fallback = new FallbackStream(this._native, req, res, this._fallbackHeaders(req, res), this.options.maxQueueBytes)
       return { id: fallback.id, transport: 'fallback', fallback }
     } catch (err) {
       if (/client limit/.test(err.message)) refuse(res, 503, 'Too many SSE clients\n')
@@ -131,8 +131,15 @@ class SSE extends EventEmitter {
     }
   }
 
-  _fallbackHeaders(res) {
-    return Object.assign({}, this._headers, Object.fromEntries(this._extraHeaders(res) || []))
+  _fallbackHeaders(req, res) {
+    const headers = Object.assign({}, this._headers, Object.fromEntries(this._extraHeaders(res) || []))
+    if (req.httpVersionMajor >= 2) {
+      // Connection-specific headers are forbidden in HTTP/2 (RFC 9113 8.2.2).
+      for (const name of Object.keys(headers)) {
+        if (HOP_BY_HOP.has(name.toLowerCase())) delete headers[name]
+      }
+    }
+    return headers
   }
 
   /**
@@ -217,6 +224,8 @@ class SSE extends EventEmitter {
     return matchesPath(pathname, pattern)
   }
 }
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection'])
 
 function refuse(res, status, message) {
   if (res.headersSent) return res.end()
