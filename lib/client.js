@@ -26,6 +26,8 @@ class Client extends EventEmitter {
     this.remoteAddress = req.socket ? req.socket.remoteAddress : undefined
     /** Why the stream ended, once it has; null while open. */
     this.closeReason = null
+    /** The fallback transport's writer; null when Rust owns the socket. */
+    this._fallback = null
   }
 
   /** True once the stream has ended. */

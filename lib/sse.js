@@ -106,7 +106,8 @@ class SSE extends EventEmitter {
     if (!stream) return null
     const lastEventId = lastEventIdOf(req)
     const client = new Client(this, stream.id, req, res, stream.transport, lastEventId)
-    this._clients.set(stream.id, { client, fallback: stream.fallback })
+    client._fallback = stream.fallback
+    this._clients.set(stream.id, client)
     this.emit('connection', client, parseQuery(query, req))
     if (lastEventId !== null && this.options.history > 0 && !client.closed) {
       this._native.replay(client.id, lastEventId)
@@ -164,13 +165,13 @@ class SSE extends EventEmitter {
 
   /** Reports from Rust: a batch for a fallback client, or a client's end. */
   _onHubEvent(id, reason, data) {
-    const entry = this._clients.get(id)
-    if (!entry) return
-    if (data && entry.fallback) entry.fallback.write(data)
+    const client = this._clients.get(id)
+    if (!client) return
+    if (data && client._fallback) client._fallback.write(data)
     if (reason) {
       this._clients.delete(id)
-      if (entry.fallback) entry.fallback.end(reason)
-      entry.client._ended(reason)
+      if (client._fallback) client._fallback.end(reason)
+      client._ended(reason)
       if (this._closing && this._clients.size === 0) this._closing.resolve()
     }
   }
@@ -202,7 +203,7 @@ class SSE extends EventEmitter {
   stats() {
     const s = this._native.stats()
     let fallback = 0
-    for (const entry of this._clients.values()) if (entry.fallback) fallback++
+    for (const client of this._clients.values()) if (client._fallback) fallback++
     return { ...s, nativeClients: this._clients.size - fallback, fallbackClients: fallback }
   }
 
