@@ -39,20 +39,10 @@ function optionalField(value, field) {
 
 function dataField(value) {
   if (value === undefined || value === null) return undefined
-  switch (typeof value) {
-    case 'string':
-      return value
-    case 'number':
-    case 'boolean':
-    case 'bigint':
-      return String(value)
-    case 'object':
-      if (Buffer.isBuffer(value)) return value.toString('utf8')
-      if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8')
-      return JSON.stringify(value)
-    default:
-      throw new TypeError(`ssehub: 'data' cannot be ${describe(value)}`)
-  }
+  if (typeof value !== 'object') return scalarToString(value, 'data')
+  if (Buffer.isBuffer(value)) return value.toString('utf8')
+  if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8')
+  return JSON.stringify(value)
 }
 
 function retryField(value) {
