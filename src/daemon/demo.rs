@@ -5,7 +5,10 @@
 //! `/status` lists the streams; `/metrics` is ours.
 
 use super::gorand::random_string;
-use super::http::{date, go_duration, is_http10, reply, rfc3339_nano, scan_int, Form, ReplyBody};
+use super::http::{
+    date, go_duration, go_error, go_reply, is_http10, reply, rfc3339_nano, scan_int, Form,
+    ReplyBody,
+};
 use super::log::{Logger, Sink, Stamp};
 use super::server::{self, Conn, Handler, Listener, NoHooks, Shutdown};
 use super::{body::HubBody, metrics};
@@ -277,15 +280,7 @@ impl Demo {
             ));
         }
         body.push('}');
-        reply(
-            StatusCode::OK,
-            &[
-                ("Content-Type", "application/json"),
-                ("Date", &date()),
-                ("Content-Length", &body.len().to_string()),
-            ],
-            ReplyBody::full(body),
-        )
+        go_reply(StatusCode::OK, "application/json", body)
     }
 }
 
@@ -429,17 +424,7 @@ async fn tick(demo: Arc<Demo>, id: ClientId, start: i64, limit: i64, next: Arc<A
 }
 
 fn not_found() -> Response<ReplyBody> {
-    let body = "404 page not found\n";
-    reply(
-        StatusCode::NOT_FOUND,
-        &[
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("X-Content-Type-Options", "nosniff"),
-            ("Date", &date()),
-            ("Content-Length", &body.len().to_string()),
-        ],
-        ReplyBody::full(body),
-    )
+    go_error(StatusCode::NOT_FOUND, "404 page not found")
 }
 
 fn unauthorized() -> Response<ReplyBody> {

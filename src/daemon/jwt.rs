@@ -5,7 +5,7 @@
 //! adds `/status` and `/metrics` on the control listener.
 
 use super::args::{go_flags, Flag};
-use super::http::{date, is_http10, reply, Form, ReplyBody};
+use super::http::{date, go_error, is_http10, reply, Form, ReplyBody};
 use super::log::{Logger, Sink, Stamp};
 use super::server::{self, Conn, Handler, Listener, NoHooks, Shutdown};
 use super::token::{self, Session};
@@ -384,21 +384,6 @@ fn text_ok(body: String) -> Response<ReplyBody> {
             ("Date", &date()),
             ("Content-Length", &body.len().to_string()),
             ("Content-Type", "text/plain; charset=utf-8"),
-        ],
-        ReplyBody::full(body),
-    )
-}
-
-/// Go's `http.Error`: the message and a newline, as plain text.
-fn go_error(status: StatusCode, msg: &str) -> Response<ReplyBody> {
-    let body = format!("{msg}\n");
-    reply(
-        status,
-        &[
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("X-Content-Type-Options", "nosniff"),
-            ("Date", &date()),
-            ("Content-Length", &body.len().to_string()),
         ],
         ReplyBody::full(body),
     )

@@ -1,7 +1,7 @@
 //! The hub's counters as Prometheus text (`/metrics`) and as a JSON status
 //! object, for every mode's control side.
 
-use super::http::{date, reply, ReplyBody};
+use super::http::{go_reply, ReplyBody};
 use crate::hub::Stats;
 use hyper::{Response, StatusCode};
 use std::fmt::Write;
@@ -79,29 +79,17 @@ pub fn status_json(mode: &str, stats: &Stats, started: Instant) -> String {
 /// The `/metrics` response.
 pub fn metrics_reply(mode: &str, stats: &Stats) -> Response<ReplyBody> {
     let body = prometheus(mode, stats);
-    reply(
+    go_reply(
         StatusCode::OK,
-        &[
-            ("Content-Type", "text/plain; version=0.0.4; charset=utf-8"),
-            ("Date", &date()),
-            ("Content-Length", &body.len().to_string()),
-        ],
-        ReplyBody::full(body),
+        "text/plain; version=0.0.4; charset=utf-8",
+        body,
     )
 }
 
 /// The JSON status response.
 pub fn status_reply(mode: &str, stats: &Stats, started: Instant) -> Response<ReplyBody> {
     let body = status_json(mode, stats, started);
-    reply(
-        StatusCode::OK,
-        &[
-            ("Content-Type", "application/json"),
-            ("Date", &date()),
-            ("Content-Length", &body.len().to_string()),
-        ],
-        ReplyBody::full(body),
-    )
+    go_reply(StatusCode::OK, "application/json", body)
 }
 
 #[cfg(test)]
