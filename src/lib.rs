@@ -9,8 +9,10 @@
 //! - [`conn`]: the writer task that owns one native socket (batched,
 //!   vectored, chunked writes; disconnect detection).
 //! - [`runtime`]: the process-wide tokio runtime.
-//! - `node`: the napi binding (`NativeHub`) that index.js drives.
-//! - [`daemon`]: `ssehub <mode>`, the standalone servers on hyper.
+//! - `node`: the napi binding (`NativeHub`) that index.js drives (feature
+//!   `node`).
+//! - [`daemon`]: `ssehub <mode>`, the standalone servers on hyper (feature
+//!   `daemon`; `src/main.rs` is its binary).
 
 pub mod conn;
 pub mod frame;
@@ -19,5 +21,7 @@ pub mod queue;
 pub mod replay;
 pub mod runtime;
 
+#[cfg(feature = "daemon")]
 pub mod daemon;
-pub mod node;
+#[cfg(feature = "node")]
+mod node;

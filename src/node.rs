@@ -364,11 +364,3 @@ async fn forward_to_js(sub: Subscription, preamble: Bytes, on_event: Arc<EventFn
         send(joined);
     }
 }
-
-/// Runs the standalone daemon (`ssehub <mode> [flags]`) on this thread
-/// until it stops; returns the exit code. Called by bin/ssehub.js.
-#[napi]
-#[cfg_attr(test, allow(dead_code))] // only called through napi, absent in tests
-pub fn run_daemon(args: Vec<String>) -> i32 {
-    crate::daemon::run(args)
-}

@@ -5,7 +5,7 @@
 //! since hyper stops polling a body while its write to a stalled peer is
 //! blocked.
 
-use super::server::Conn;
+use super::peer::Conn;
 use crate::hub::Subscription;
 use crate::queue::CloseReason;
 use bytes::{Bytes, BytesMut};
