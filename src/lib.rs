@@ -2,6 +2,7 @@
 //! a standalone daemon.
 //!
 //! Module map:
+//! - [`batch`]: the one batching policy: queued frames into writes.
 //! - [`frame`]: one event into its SSE wire bytes, validated, done once.
 //! - [`queue`]: one client's bounded outgoing queue and why a client closed.
 //! - [`replay`]: the ring of recent events for `Last-Event-ID` resumes.
@@ -14,6 +15,7 @@
 //! - [`daemon`]: `ssehub <mode>`, the standalone servers on hyper (feature
 //!   `daemon`; `src/main.rs` is its binary).
 
+pub mod batch;
 pub mod conn;
 pub mod frame;
 pub mod hub;
