@@ -4,6 +4,14 @@
 // head and owns the stream; then JS destroys its own copy. `destroy()`
 // only closes Node's fd: `end()` or `resetAndDestroy()` would send a FIN
 // or RST on the shared connection.
+//
+// What user code written for `sse` does with `client.req` and `client.res`
+// keeps working: `req.socket` becomes a DetachedSocket (addresses, socket
+// options applied to the Rust-owned fd, `destroy()`), `res.write` and
+// `res.end` go through the client's queue in order with its events, and
+// `'close'` on req, res and socket fires when the stream ends.
+
+const { EventEmitter } = require('node:events')
 
 /** Whether this request's socket can be handed to Rust. */
 function canAdopt(req, res) {
@@ -16,6 +24,9 @@ function canAdopt(req, res) {
   if (req.httpVersionMajor !== 1) return false
   if (req.method === 'HEAD' || hasBody(req)) return false
   if (res.headersSent) return false
+  // Pipelined behind a response still being written: the socket is not this
+  // response's yet, and taking it over would cut the earlier one short.
+  if (res.socket !== socket || socket._httpMessage !== res) return false
   return true
 }
 
@@ -24,56 +35,237 @@ function hasBody(req) {
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined
 }
 
-/**
- * Hands the socket to the hub. Returns the client id; throws (leaving the
- * socket to Node) if Rust refuses it.
- */
-function adopt(native, req, res, headers) {
-  const socket = req.socket
-  const handle = socket._handle
-  handle.readStop()
-  let id
-  try {
-    id = native.adopt(handle.fd, req.httpVersionMinor !== 0, headers)
-  } catch (err) {
-    handle.readStart()
-    throw err
+/** The connection of a native client, standing in for Node's Socket. */
+class DetachedSocket extends EventEmitter {
+  constructor(native, id, socket) {
+    super()
+    this._native = native
+    this._id = id
+    this.remoteAddress = socket.remoteAddress
+    this.remotePort = socket.remotePort
+    this.remoteFamily = socket.remoteFamily
+    this.localAddress = socket.localAddress
+    this.localPort = socket.localPort
+    this.encrypted = false
+    this.destroyed = false
+    this.readyState = 'open'
+    this.writable = true
+    /** The last `setTimeout` value (see README: no idle timeout fires). */
+    this.timeout = 0
   }
-  const addresses = socketStub(socket)
-  socket.destroy()
-  release(req, res, socket, addresses)
-  return id
+
+  address() {
+    return { address: this.localAddress, family: this.remoteFamily, port: this.localPort }
+  }
+
+  setNoDelay(noDelay = true) {
+    this._native.setNoDelay(this._id, Boolean(noDelay))
+    return this
+  }
+
+  setKeepAlive(enable = false, initialDelay = 0) {
+    const delayMs = Number.isFinite(initialDelay) && initialDelay > 0 ? Math.min(initialDelay, 0xffffffff) : 0
+    this._native.setKeepAlive(this._id, Boolean(enable), Math.floor(delayMs))
+    return this
+  }
+
+  /**
+   * Recorded, and `callback` becomes a 'timeout' listener as on a Socket;
+   * the stream itself is guarded by the hub's `writeTimeout` and heartbeats.
+   */
+  setTimeout(ms, callback) {
+    this.timeout = Number(ms) || 0
+    if (typeof callback === 'function') this.once('timeout', callback)
+    return this
+  }
+
+  /** Ends the stream at once, dropping what is still queued. */
+  destroy() {
+    if (!this.destroyed) this._native.closeClient(this._id, 'client')
+    return this
+  }
+
+  /** Ends the stream after what is queued, like `client.close()`. */
+  end() {
+    if (!this.destroyed) this._native.closeClient(this._id, 'server')
+    return this
+  }
+
+  ref() {
+    return this
+  }
+
+  unref() {
+    return this
+  }
+
+  /** Called when the stream ended. */
+  _closed(graceful) {
+    if (this.destroyed) return
+    this.destroyed = true
+    this.writable = false
+    this.readyState = 'closed'
+    if (graceful) this.emit('end')
+    this.emit('close', false)
+  }
 }
 
-/** What is still true of a socket once Rust owns it: its addresses. */
-function socketStub(socket) {
-  return Object.freeze({
-    remoteAddress: socket.remoteAddress,
-    remotePort: socket.remotePort,
-    remoteFamily: socket.remoteFamily,
-    localAddress: socket.localAddress,
-    localPort: socket.localPort,
-    encrypted: false,
-    destroyed: true,
-    readyState: 'closed',
+/** One native stream: the id in the hub and the req/res it stands behind. */
+class NativeStream {
+  /**
+   * Hands the socket to the hub. Throws (leaving the socket to Node) if
+   * Rust refuses it; the error's `code` says why (lib/codes.js).
+   */
+  constructor(sse, req, res, headers) {
+    const socket = req.socket
+    const handle = socket._handle
+    handle.readStop()
+    try {
+      this.id = sse._native.adopt(handle.fd, req.httpVersionMinor !== 0, headers)
+    } catch (err) {
+      handle.readStart()
+      throw err
+    }
+    this.kind = 'native'
+    this._sse = sse
+    this._req = req
+    this._res = res
+    this._ended = false
+    this.socket = new DetachedSocket(sse._native, this.id, socket)
+    this._server = socket.server || socket._server || null
+    holdServer(this._server)
+    this._ignoreAbort = true
+    bindRequest(this, req)
+    socket.once('close', () => (this._ignoreAbort = false))
+    socket.destroy()
+    release(req, res, socket, this.socket)
+    bindResponse(this, res)
+  }
+
+  /** `res.write`: queues raw bytes in order with the client's events. */
+  write(chunk, encoding, callback) {
+    if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined]
+    if (this._ended || this.socket.destroyed) {
+      const err = Object.assign(new Error(this._ended ? 'write after end' : 'Cannot call write after a stream was destroyed'), {
+        code: this._ended ? 'ERR_STREAM_WRITE_AFTER_END' : 'ERR_STREAM_DESTROYED',
+      })
+      if (typeof callback === 'function') process.nextTick(callback, err)
+      return false
+    }
+    const queued = this._sse._native.writeRaw(this.id, toBuffer(chunk, encoding))
+    this._sse._flushSoon()
+    if (typeof callback === 'function') process.nextTick(callback, null)
+    return queued
+  }
+
+  /** `res.end`: the last chunk, then the stream ends like `client.close()`. */
+  end(chunk, encoding, callback) {
+    if (typeof chunk === 'function') [callback, chunk] = [chunk, undefined]
+    if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined]
+    if (chunk !== undefined && chunk !== null) this.write(chunk, encoding)
+    if (typeof callback === 'function') this._res.once('finish', callback)
+    if (!this._ended) {
+      this._ended = true
+      if (!this.socket.destroyed) this._sse._native.closeClient(this.id, 'server')
+    }
+  }
+
+  /** Called when the hub reports the stream ended: tell req, res and socket. */
+  ended(reason) {
+    const graceful = reason === 'server' || reason === 'shutdown'
+    this._ended = true
+    this.socket._closed(graceful)
+    releaseServer(this._server)
+    const req = this._req
+    const res = this._res
+    delete req.destroy
+    if (graceful && req.complete) req.resume()
+    else if (!req.destroyed) req.destroy()
+    if (graceful) {
+      this._finished = true
+      res.emit('finish')
+    }
+    res.destroyed = true
+    res.emit('close')
+  }
+}
+
+/**
+ * Node counts the connection as gone once its Socket is destroyed, so
+ * `server.close()` would finish (and its 'close' fire) while streams are
+ * still open, unlike with `sse`: count each native stream as a connection
+ * until it ends.
+ */
+function holdServer(server) {
+  if (server && typeof server._connections === 'number') server._connections++
+}
+
+function releaseServer(server) {
+  if (!server || typeof server._connections !== 'number') return
+  server._connections--
+  if (typeof server._emitCloseIfDrained === 'function') server._emitCloseIfDrained()
+}
+
+/**
+ * Node aborts the request when its Socket closes, which here is at once:
+ * that abort is ignored, and a `req.destroy()` by the app ends the stream.
+ */
+function bindRequest(stream, req) {
+  req.destroy = function destroy() {
+    if (!stream._ignoreAbort && !stream.socket.destroyed) stream.socket.destroy()
+    return this
+  }
+}
+
+/** `client.res` as user code sees it: writes and ends go to the stream. */
+function bindResponse(stream, res) {
+  // Node's own checks (writeHead, setHeader after the head) then throw
+  // ERR_HTTP_HEADERS_SENT as they would with `sse`: the head is written.
+  res._header = res._header || 'HTTP/1.1 200 OK\r\n\r\n'
+  res._headerSent = true
+  const method = (fn) => ({ value: fn, configurable: true, writable: true })
+  const getter = (fn) => ({ get: fn, configurable: true })
+  Object.defineProperties(res, {
+    write: method((chunk, encoding, callback) => stream.write(chunk, encoding, callback)),
+    end: method((chunk, encoding, callback) => {
+      stream.end(chunk, encoding, callback)
+      return res
+    }),
+    flushHeaders: method(() => {}),
+    destroy: method(() => {
+      stream.socket.destroy()
+      return res
+    }),
+    writableLength: getter(() => (stream.socket.destroyed ? 0 : stream._sse._native.queuedBytes(stream.id) || 0)),
+    writableEnded: getter(() => stream._ended),
+    writableFinished: getter(() => stream._finished === true),
+    finished: getter(() => stream._ended),
   })
+}
+
+function toBuffer(chunk, encoding) {
+  if (typeof chunk === 'string') return Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8')
+  if (Buffer.isBuffer(chunk)) return chunk
+  if (ArrayBuffer.isView(chunk)) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  throw Object.assign(new TypeError(`The "chunk" argument must be of type string or an instance of Buffer or Uint8Array`), { code: 'ERR_INVALID_ARG_TYPE' })
 }
 
 /**
  * Lets go of Node's destroyed Socket: `req` and `res` would otherwise keep
  * it, its parser state and its listeners alive for the whole stream (about
- * 2 KiB a client). `req.socket` becomes a frozen record of the addresses.
+ * 2 KiB a client). `req.socket` and `res.socket` become the DetachedSocket.
  */
-function release(req, res, socket, addresses) {
+function release(req, res, socket, detached) {
   if (typeof res.detachSocket === 'function' && res.socket === socket) res.detachSocket(socket)
   // Node's http server binds these to the socket and its connection state;
-  // `res` stays reachable as `client.res` but will never finish: unbind them.
+  // the stream now ends through the hub: unbind them.
   if (typeof res._onPendingData === 'function') res._onPendingData = noop
   res.removeAllListeners('finish')
-  req.socket = addresses
-  if (req.client === socket) req.client = addresses
+  req.socket = detached
+  res.socket = detached
+  if (req.client === socket) req.client = detached
 }
 
 function noop() {}
 
-module.exports = { canAdopt, adopt }
+module.exports = { canAdopt, NativeStream }
