@@ -166,6 +166,7 @@ class SSE extends EventEmitter {
       if (this.options.refuse === 'retry') {
         const headers = { ...this._fallbackHeaders(req, res) }
         for (const name of Object.keys(headers)) if (name.toLowerCase() === 'connection') delete headers[name]
+        if (req.httpVersionMajor < 2) headers.Connection = 'close'
         res.writeHead(200, headers)
         res.end(`retry: ${ms}\n\n`)
       } else {
@@ -178,8 +179,16 @@ class SSE extends EventEmitter {
     return Client.refused(this, req, res)
   }
 
+  /**
+   * The stream's head for `res.writeHead`: its own headers, then what
+   * middleware set (arrays kept whole), framing headers dropped from `res`.
+   */
   _fallbackHeaders(req, res) {
-    const headers = Object.assign({}, this._headers, Object.fromEntries(this._extraHeaders(res) || []))
+    for (const name of FRAMING) if (res.hasHeader(name)) res.removeHeader(name)
+    const headers = { ...this._headers }
+    for (const name of res.getHeaderNames()) {
+      if (!this._headerNames.has(name)) headers[name] = res.getHeader(name)
+    }
     if (req.httpVersionMajor >= 2) {
       // Connection-specific headers are forbidden in HTTP/2 (RFC 9113 8.2.2).
       for (const name of Object.keys(headers)) {
