@@ -133,7 +133,7 @@ class SSE extends EventEmitter {
     try {
       return new FallbackStream(this, req, res, this._fallbackHeaders(req, res))
     } catch (err) {
-      this._tookOverBadly(req, res, err)
+      if (this._tookOverBadly(req, res, err)) refuseBroken(res)
       return null
     }
   }
@@ -149,10 +149,16 @@ class SSE extends EventEmitter {
       return false
     }
     this._takeoverFailures++
-    if (code === codes.NO_FD) return true
-    if (this.listenerCount('error') > 0 && code !== codes.NOT_CONNECTED) this.emit('error', err)
-    if (req.socket && typeof req.socket.destroy === 'function') req.socket.destroy()
-    return false
+    if (code === codes.NOT_CONNECTED) {
+      // The peer is gone already: nobody to answer.
+      if (req.socket && typeof req.socket.destroy === 'function') req.socket.destroy()
+      return false
+    }
+    if (code !== codes.NO_FD && this.listenerCount('error') > 0) this.emit('error', err)
+    // No fd left (EMFILE) or an unexpected refusal: Node keeps the socket;
+    // the JS transport serves it, unless that fails too.
+    if (res.headersSent || res.destroyed) return false
+    return true
   }
 
   /**
@@ -288,6 +294,13 @@ class SSE extends EventEmitter {
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection'])
 const FRAMING = new Set(['content-length', 'transfer-encoding'])
+
+/** A stream that could open on no transport: a 500 if nothing was sent yet. */
+function refuseBroken(res) {
+  if (res.headersSent) return res.destroy()
+  res.writeHead(500, { 'Content-Type': 'text/plain' })
+  res.end('SSE stream could not be opened\n')
+}
 
 function notFound(res) {
   if (res.headersSent) return res.end()

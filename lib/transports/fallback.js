@@ -28,7 +28,12 @@ class FallbackStream {
     this.biggest = 0
     this._ack = () => this._native.ack(this.id)
     if (req.socket && typeof req.socket.setNoDelay === 'function') req.socket.setNoDelay(true)
-    res.writeHead(200, headers)
+    try {
+      res.writeHead(200, headers)
+    } catch (err) {
+      this._native.closeClient(this.id, 'client') // never opened: do not hold a slot
+      throw err
+    }
     const gone = () => this._native.closeClient(this.id, 'client')
     this._gone = gone
     res.on('close', gone)

@@ -131,6 +131,7 @@ class NativeStream {
     this._req = req
     this._res = res
     this._ended = false
+    this._finished = false
     this.socket = new DetachedSocket(sse._native, this.id, socket)
     this._server = socket.server || socket._server || null
     holdServer(this._server)
@@ -206,41 +207,63 @@ function releaseServer(server) {
   if (typeof server._emitCloseIfDrained === 'function') server._emitCloseIfDrained()
 }
 
+/** The NativeStream behind a bound req or res (shared methods, no closures). */
+const kStream = Symbol('ssehub.nativeStream')
+
 /**
  * Node aborts the request when its Socket closes, which here is at once:
  * that abort is ignored, and a `req.destroy()` by the app ends the stream.
  */
 function bindRequest(stream, req) {
-  req.destroy = function destroy() {
-    if (!stream._ignoreAbort && !stream.socket.destroyed) stream.socket.destroy()
-    return this
-  }
+  req[kStream] = stream
+  req.destroy = destroyRequest
 }
 
-/** `client.res` as user code sees it: writes and ends go to the stream. */
+function destroyRequest() {
+  const stream = this[kStream]
+  if (!stream._ignoreAbort && !stream.socket.destroyed) stream.socket.destroy()
+  return this
+}
+
+const method = (fn) => ({ value: fn, configurable: true, writable: true })
+const getter = (fn) => ({ get: fn, configurable: true })
+
+/** What `client.res` does once Rust owns the socket: writes and ends go to the stream. */
+const RESPONSE = {
+  write: method(function write(chunk, encoding, callback) {
+    return this[kStream].write(chunk, encoding, callback)
+  }),
+  end: method(function end(chunk, encoding, callback) {
+    this[kStream].end(chunk, encoding, callback)
+    return this
+  }),
+  flushHeaders: method(function flushHeaders() {}),
+  destroy: method(function destroy() {
+    this[kStream].socket.destroy()
+    return this
+  }),
+  writableLength: getter(function writableLength() {
+    const stream = this[kStream]
+    return stream.socket.destroyed ? 0 : stream._sse._native.queuedBytes(stream.id) || 0
+  }),
+  writableEnded: getter(function writableEnded() {
+    return this[kStream]._ended
+  }),
+  writableFinished: getter(function writableFinished() {
+    return this[kStream]._finished === true
+  }),
+  finished: getter(function finished() {
+    return this[kStream]._ended
+  }),
+}
+
 function bindResponse(stream, res) {
   // Node's own checks (writeHead, setHeader after the head) then throw
   // ERR_HTTP_HEADERS_SENT as they would with `sse`: the head is written.
   res._header = res._header || 'HTTP/1.1 200 OK\r\n\r\n'
   res._headerSent = true
-  const method = (fn) => ({ value: fn, configurable: true, writable: true })
-  const getter = (fn) => ({ get: fn, configurable: true })
-  Object.defineProperties(res, {
-    write: method((chunk, encoding, callback) => stream.write(chunk, encoding, callback)),
-    end: method((chunk, encoding, callback) => {
-      stream.end(chunk, encoding, callback)
-      return res
-    }),
-    flushHeaders: method(() => {}),
-    destroy: method(() => {
-      stream.socket.destroy()
-      return res
-    }),
-    writableLength: getter(() => (stream.socket.destroyed ? 0 : stream._sse._native.queuedBytes(stream.id) || 0)),
-    writableEnded: getter(() => stream._ended),
-    writableFinished: getter(() => stream._finished === true),
-    finished: getter(() => stream._ended),
-  })
+  res[kStream] = stream
+  Object.defineProperties(res, RESPONSE)
 }
 
 function toBuffer(chunk, encoding) {
