@@ -141,9 +141,6 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             return reason;
         }
         batch.clear();
-        if batch.capacity() > 64 {
-            batch = VecDeque::new(); // let a burst's slots go
-        }
     }
 }
 

@@ -557,9 +557,6 @@ impl Forward {
         loop {
             let mut joined = Vec::with_capacity(batch.iter().map(Bytes::len).sum());
             batch.drain(..).for_each(|b| joined.extend_from_slice(&b));
-            if batch.capacity() > 64 {
-                batch = VecDeque::new(); // let a burst's slots go
-            }
             let args = (id, None, Some(Buffer::from(joined))).into();
             if self
                 .on_event

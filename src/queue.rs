@@ -71,8 +71,9 @@ struct State {
     abort_waker: Option<Waker>,
 }
 
-/// A batch deque grown past this many slots by a burst is dropped rather
-/// than reused, so an idle client does not keep a burst's worth of slots.
+/// A batch deque grown past this many slots by a burst is dropped when the
+/// client goes idle, so an idle client does not keep a burst's worth of
+/// slots (while the burst lasts, both deques are reused: no allocation).
 const KEEP_SLOTS: usize = 64;
 
 /// The queue shared by the hub (producer) and one writer (consumer).
@@ -190,9 +191,6 @@ impl Queue {
     ) -> Poll<Result<(), CloseReason>> {
         let mut state = self.lock();
         if !state.frames.is_empty() {
-            if batch.capacity() > KEEP_SLOTS {
-                *batch = VecDeque::new();
-            }
             std::mem::swap(&mut state.frames, batch);
             state.queued_bytes = 0;
             state.biggest = 0;
@@ -200,6 +198,13 @@ impl Queue {
         }
         if let Some(reason) = state.closing {
             return Poll::Ready(Err(reason));
+        }
+        // Idle: let a burst's slots go, ours and the writer's.
+        if batch.capacity() > KEEP_SLOTS {
+            *batch = VecDeque::new();
+        }
+        if state.frames.capacity() > KEEP_SLOTS {
+            state.frames = VecDeque::new();
         }
         match &state.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
@@ -307,8 +312,7 @@ mod tests {
         }
         assert_eq!(poll(&q, &mut batch), Poll::Ready(Ok(())));
         batch.clear();
-        q.push(Bytes::from_static(b"y"));
-        assert_eq!(poll(&q, &mut batch), Poll::Ready(Ok(())));
+        assert_eq!(poll(&q, &mut batch), Poll::Pending, "idle after the burst");
         assert!(
             batch.capacity() <= KEEP_SLOTS,
             "writer kept {}",
