@@ -18,11 +18,11 @@ const { get, startSse, nextConnection, eventually, RawClient, SSE } = require('.
 const tick = (ms) => new Promise((r) => setTimeout(r, ms))
 
 /** What a typical `sse` user does in a connection handler, and what it saw. */
-async function runProgram(Impl) {
+async function runProgram(Impl, options = {}) {
   const server = http.createServer((req, res) => res.end('app'))
   await new Promise((r) => server.listen(0, '127.0.0.1', r))
   const port = server.address().port
-  const sse = new Impl(server, { path: '/stream' })
+  const sse = new Impl(server, { path: '/stream', ...options })
   const seen = []
   const done = new Promise((resolve) => {
     sse.on('connection', (client) => {
@@ -62,9 +62,9 @@ async function runProgram(Impl) {
   return { body: raw.body, seen }
 }
 
-test('a handler using req.socket, res.write and res.end: same bytes and events as sse 0.0.8', async () => {
+for (const transport of ['auto', 'fallback']) test(`a handler using req.socket, res.write and res.end: same bytes and events as sse 0.0.8 (${transport})`, async () => {
   const original = await runProgram(require('sse'))
-  const ours = await runProgram(SSE)
+  const ours = await runProgram(SSE, { transport })
   assert.match(original.body, /written raw/)
   assert.equal(ours.body, original.body)
   const upToLater = (seen) => seen.slice(0, seen.indexOf('later') + 2)

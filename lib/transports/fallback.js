@@ -9,6 +9,8 @@
 // (`ack`): what waits for a slow reader waits in the client's bounded queue
 // in Rust, where `maxQueueBytes` applies exactly as on the native transport.
 
+const { bindRaw } = require('./raw')
+
 class FallbackStream {
   /**
    * Registers the client first: past `maxClients` or during shutdown this
@@ -17,8 +19,11 @@ class FallbackStream {
    * @param {Record<string,string|string[]>} headers response headers, in order
    */
   constructor(sse, req, res, headers) {
+    this._sse = sse
     this._native = sse._native
     this._server = sse.server
+    /** Set once `res.end()` was called by user code (or the hub ended the stream). */
+    this._ended = false
     this.kind = 'fallback'
     this.id = this._native.attach()
     this._req = req
@@ -42,17 +47,20 @@ class FallbackStream {
     // 'close' when the connection dies first: watch the connection too.
     this._socket = req.httpVersionMajor < 2 && req.socket && typeof req.socket.once === 'function' ? req.socket : null
     if (this._socket) this._socket.once('close', gone)
+    // User code's res.write/end go through the hub, in order with events;
+    // the stream itself writes with the originals.
+    this._res = bindRaw(this, res)
   }
 
   /** Writes one batch from the hub; a client that stops reading is closed as slow. */
   deliver(buffer) {
     const res = this.res
-    if (res.writableEnded || res.destroyed) return
+    if (res.finished || res.destroyed) return // (writableEnded is user code's view)
     // As in the native queue, one batch bigger than the limit is not counted,
     // only the backlog beside it: else one huge event drops every reader.
     if (res.writableLength === 0) this.biggest = 0
     this.biggest = Math.max(this.biggest, buffer.length)
-    const flowing = res.write(buffer)
+    const flowing = this._res.write.call(res, buffer)
     const uncounted = this.biggest > this.maxQueueBytes ? this.biggest : 0
     if (res.writableLength - uncounted > this.maxQueueBytes) return this._native.closeClient(this.id, 'slow')
     if (flowing) this._ack()
@@ -61,13 +69,14 @@ class FallbackStream {
 
   /** Ends the response after the hub reported the close. */
   ended(reason) {
+    this._ended = true
     if (this._socket) this._socket.removeListener('close', this._gone)
     const res = this.res
     res.removeListener('drain', this._ack)
-    if (res.writableEnded || res.destroyed) return
+    if (res.finished || res.destroyed) return
     if (reason === 'slow' || reason === 'timeout') return res.destroy()
     if (this._server && this._server.listening === false) this._letConnectionGo()
-    res.end()
+    this._res.end.call(res)
   }
 
   /**

@@ -12,6 +12,7 @@
 // `'close'` on req, res and socket fires when the stream ends.
 
 const { EventEmitter } = require('node:events')
+const { writeRaw, endRaw } = require('./raw')
 
 /** Whether this request's socket can be handed to Rust. */
 function canAdopt(req, res) {
@@ -143,34 +144,6 @@ class NativeStream {
     bindResponse(this, res)
   }
 
-  /** `res.write`: queues raw bytes in order with the client's events. */
-  write(chunk, encoding, callback) {
-    if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined]
-    if (this._ended || this.socket.destroyed) {
-      const err = Object.assign(new Error(this._ended ? 'write after end' : 'Cannot call write after a stream was destroyed'), {
-        code: this._ended ? 'ERR_STREAM_WRITE_AFTER_END' : 'ERR_STREAM_DESTROYED',
-      })
-      if (typeof callback === 'function') process.nextTick(callback, err)
-      return false
-    }
-    const queued = this._sse._native.writeRaw(this.id, toBuffer(chunk, encoding))
-    this._sse._flushSoon()
-    if (typeof callback === 'function') process.nextTick(callback, null)
-    return queued
-  }
-
-  /** `res.end`: the last chunk, then the stream ends like `client.close()`. */
-  end(chunk, encoding, callback) {
-    if (typeof chunk === 'function') [callback, chunk] = [chunk, undefined]
-    if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined]
-    if (chunk !== undefined && chunk !== null) this.write(chunk, encoding)
-    if (typeof callback === 'function') this._res.once('finish', callback)
-    if (!this._ended) {
-      this._ended = true
-      if (!this.socket.destroyed) this._sse._native.closeClient(this.id, 'server')
-    }
-  }
-
   /** Called when the hub reports the stream ended: tell req, res and socket. */
   ended(reason) {
     const graceful = reason === 'server' || reason === 'shutdown'
@@ -231,10 +204,10 @@ const getter = (fn) => ({ get: fn, configurable: true })
 /** What `client.res` does once Rust owns the socket: writes and ends go to the stream. */
 const RESPONSE = {
   write: method(function write(chunk, encoding, callback) {
-    return this[kStream].write(chunk, encoding, callback)
+    return writeRaw(this[kStream], chunk, encoding, callback)
   }),
   end: method(function end(chunk, encoding, callback) {
-    this[kStream].end(chunk, encoding, callback)
+    endRaw(this[kStream], this, chunk, encoding, callback)
     return this
   }),
   flushHeaders: method(function flushHeaders() {}),
@@ -264,13 +237,6 @@ function bindResponse(stream, res) {
   res._headerSent = true
   res[kStream] = stream
   Object.defineProperties(res, RESPONSE)
-}
-
-function toBuffer(chunk, encoding) {
-  if (typeof chunk === 'string') return Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8')
-  if (Buffer.isBuffer(chunk)) return chunk
-  if (ArrayBuffer.isView(chunk)) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-  throw Object.assign(new TypeError(`The "chunk" argument must be of type string or an instance of Buffer or Uint8Array`), { code: 'ERR_INVALID_ARG_TYPE' })
 }
 
 /**
