@@ -261,3 +261,31 @@ test('socket options on the native transport return the socket and never throw',
   assert.ok(!(s instanceof net.Socket))
   raw.destroy()
 })
+
+/** The timer field of the kernel's entry for one loopback TCP connection. */
+function tcpTimer(localPort, remotePort) {
+  const hex = (n) => ':' + n.toString(16).toUpperCase().padStart(4, '0')
+  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/)
+    if (fields.length > 5 && fields[1].endsWith(hex(localPort)) && fields[2].endsWith(hex(remotePort))) return fields[5]
+  }
+  return null
+}
+
+test('native: setKeepAlive reaches the Rust-owned socket (the kernel arms a keepalive timer)', { skip: !fs.existsSync('/proc/net/tcp') }, async (t) => {
+  const { sse, port, stop } = await startSse({ heartbeat: 0 })
+  t.after(stop)
+  const connected = nextConnection(sse)
+  const raw = get(port, '/sse')
+  const { client } = await connected
+  await raw.bodyIncludes(':ok')
+  const socket = client.req.socket
+  assert.match(tcpTimer(port, socket.remotePort), /^00:/, 'no timer before')
+  socket.setKeepAlive(true, 60000)
+  const [kind, jiffies] = tcpTimer(port, socket.remotePort).split(':')
+  assert.equal(kind, '02', 'a keepalive timer')
+  assert.ok(parseInt(jiffies, 16) > 1000, 'about a minute away')
+  socket.setKeepAlive(false)
+  assert.match(tcpTimer(port, socket.remotePort), /^00:/)
+  raw.destroy()
+})
