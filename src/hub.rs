@@ -735,37 +735,56 @@ mod tests {
 
     #[test]
     fn close_all_racing_register_leaves_no_open_client() {
-        for _ in 0..200 {
+        use std::sync::atomic::AtomicUsize;
+        for _ in 0..500 {
             let hub = hub(0);
-            let registering = {
-                let hub = hub.clone();
-                std::thread::spawn(move || {
-                    (0..50)
-                        .filter_map(|_| hub.register().ok())
-                        .collect::<Vec<_>>()
+            let started = Arc::new(AtomicUsize::new(0));
+            let registering: Vec<_> = (0..3)
+                .map(|_| {
+                    let (hub, started) = (hub.clone(), started.clone());
+                    std::thread::spawn(move || {
+                        let mut subs = Vec::new();
+                        while let Ok(sub) = hub.register() {
+                            subs.push(sub);
+                            started.fetch_add(1, Relaxed);
+                        }
+                        subs
+                    })
                 })
-            };
+                .collect();
+            while started.load(Relaxed) < 3 {
+                std::hint::spin_loop();
+            }
             hub.close_all(CloseReason::Shutdown);
-            for sub in registering.join().unwrap() {
-                assert_eq!(sub.closing(), Some(CloseReason::Shutdown));
+            for thread in registering {
+                for sub in thread.join().unwrap() {
+                    assert_eq!(sub.closing(), Some(CloseReason::Shutdown), "left open");
+                }
             }
         }
     }
 
     #[test]
     fn join_racing_unregister_leaves_no_dangling_member() {
-        for _ in 0..200 {
+        use std::sync::atomic::AtomicBool;
+        for _ in 0..300 {
             let hub = hub(0);
             let sub = hub.register().unwrap();
             let id = sub.id();
+            let started = Arc::new(AtomicBool::new(false));
             let joining = {
-                let hub = hub.clone();
+                let (hub, started) = (hub.clone(), started.clone());
                 std::thread::spawn(move || {
-                    for n in 0..50 {
-                        hub.join(id, &format!("c{n}"));
+                    let mut n = 0;
+                    while hub.join(id, &format!("c{}", n % 4)) {
+                        n += 1;
+                        started.store(true, Relaxed);
                     }
                 })
             };
+            while !started.load(Relaxed) {
+                std::hint::spin_loop();
+            }
             drop(sub);
             joining.join().unwrap();
             assert_eq!(hub.stats().channels, 0, "a channel kept the gone client");
