@@ -289,3 +289,18 @@ test('native: setKeepAlive reaches the Rust-owned socket (the kernel arms a keep
   assert.match(tcpTimer(port, socket.remotePort), /^00:/)
   raw.destroy()
 })
+
+test('native: binding req and res adds no per-client dictionary (they stay fast-mode objects)', async (t) => {
+  require('node:v8').setFlagsFromString('--allow-natives-syntax')
+  const hasFastProperties = new Function('o', 'return %HasFastProperties(o)')
+  const { sse, port, stop } = await startSse()
+  t.after(stop)
+  const connected = nextConnection(sse)
+  const raw = get(port, '/sse')
+  const { client } = await connected
+  assert.equal(client.transport, 'native')
+  assert.equal(hasFastProperties(client.res), true, 'res')
+  assert.equal(hasFastProperties(client.req), true, 'req')
+  assert.ok(client.res instanceof http.ServerResponse)
+  raw.destroy()
+})

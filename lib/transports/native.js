@@ -152,7 +152,7 @@ class NativeStream {
     releaseServer(this._server)
     const req = this._req
     const res = this._res
-    delete req.destroy
+    Object.setPrototypeOf(req, Object.getPrototypeOf(Object.getPrototypeOf(req)))
     if (graceful && req.complete) req.resume()
     else if (!req.destroyed) req.destroy()
     if (graceful) {
@@ -189,16 +189,34 @@ const kStream = Symbol('ssehub.nativeStream')
  */
 function bindRequest(stream, req) {
   req[kStream] = stream
-  req.destroy = destroyRequest
+  Object.setPrototypeOf(req, derived(Object.getPrototypeOf(req), REQUEST))
 }
 
-function destroyRequest() {
-  const stream = this[kStream]
-  if (!stream._ignoreAbort && !stream.socket.destroyed) stream.socket.destroy()
-  return this
+/**
+ * `proto` with `overrides` on top, made once per prototype (Express gives
+ * `req`/`res` its own). A swapped prototype, not own properties: a dozen
+ * properties added to a live ServerResponse turn it into a slow
+ * dictionary-mode object, over 2 KiB more per client.
+ */
+function derived(proto, overrides) {
+  let cache = DERIVED.get(overrides)
+  if (!cache) DERIVED.set(overrides, (cache = new WeakMap()))
+  let made = cache.get(proto)
+  if (!made) cache.set(proto, (made = Object.create(proto, overrides)))
+  return made
 }
+
+const DERIVED = new WeakMap()
 
 const method = (fn) => ({ value: fn, configurable: true, writable: true })
+
+const REQUEST = {
+  destroy: method(function destroy() {
+    const stream = this[kStream]
+    if (!stream._ignoreAbort && !stream.socket.destroyed) stream.socket.destroy()
+    return this
+  }),
+}
 const getter = (fn) => ({ get: fn, configurable: true })
 
 /** What `client.res` does once Rust owns the socket: writes and ends go to the stream. */
@@ -236,7 +254,7 @@ function bindResponse(stream, res) {
   res._header = res._header || 'HTTP/1.1 200 OK\r\n\r\n'
   res._headerSent = true
   res[kStream] = stream
-  Object.defineProperties(res, RESPONSE)
+  Object.setPrototypeOf(res, derived(Object.getPrototypeOf(res), RESPONSE))
 }
 
 /**
