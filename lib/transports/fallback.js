@@ -49,7 +49,7 @@ class FallbackStream {
     if (this._socket) this._socket.once('close', gone)
     // User code's res.write/end go through the hub, in order with events;
     // the stream itself writes with the originals.
-    this._res = bindRaw(this, res)
+    this._own = bindRaw(this, res)
   }
 
   /** Writes one batch from the hub; a client that stops reading is closed as slow. */
@@ -60,7 +60,7 @@ class FallbackStream {
     // only the backlog beside it: else one huge event drops every reader.
     if (res.writableLength === 0) this.biggest = 0
     this.biggest = Math.max(this.biggest, buffer.length)
-    const flowing = this._res.write.call(res, buffer)
+    const flowing = this._own.write.call(res, buffer)
     const uncounted = this.biggest > this.maxQueueBytes ? this.biggest : 0
     if (res.writableLength - uncounted > this.maxQueueBytes) return this._native.closeClient(this.id, 'slow')
     if (flowing) this._ack()
@@ -76,7 +76,7 @@ class FallbackStream {
     if (res.finished || res.destroyed) return
     if (reason === 'slow' || reason === 'timeout') return res.destroy()
     if (this._server && this._server.listening === false) this._letConnectionGo()
-    this._res.end.call(res)
+    this._own.end.call(res)
   }
 
   /**
