@@ -164,7 +164,9 @@ impl NativeHub {
         // Node's thread queues; a runtime thread wakes the writers.
         hub.defer_wakes(true);
         // A worker's env torn down (terminate()) would leave its streams open
-        // for good: close them. The hook must not keep the hub alive.
+        // for good: close them. The hook must not keep the hub alive; it
+        // stays registered until the env goes (a few bytes per hub made):
+        // removing it from a finalizer could race the env's own teardown.
         let weak = hub.downgrade();
         env.add_env_cleanup_hook(weak, |weak| {
             if let Some(hub) = weak.upgrade() {
