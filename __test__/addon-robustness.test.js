@@ -42,7 +42,7 @@ test('clients that reset right after their request (ENOTCONN at takeover) are co
     verifyRequest(req) {
       if (req.headers['x-reset'] === undefined) return true
       void req.socket.remoteAddress // cached now, as a logging middleware would
-      Atomics.wait(sleeper, 0, 0, 150) // the reset lands meanwhile
+      Atomics.wait(sleeper, 0, 0, 400) // the reset lands meanwhile
       return true
     },
   })
