@@ -148,6 +148,17 @@ test('pipelining: a stream request behind an unfinished response waits for it; b
   await again.bodyIncludes('data: after junk')
   assert.equal(again.ended, false)
   again.destroy()
+
+  // Requests pipelined behind the stream's, in the same packet: never answered
+  // (the stream never ends), never in the way.
+  const behind = new RawClient(port, 'GET /sse HTTP/1.1\r\nHost: x\r\n\r\nGET /other HTTP/1.1\r\nHost: x\r\n\r\nGET /sse HTTP/1.1\r\nHost: x\r\n\r\n')
+  await behind.bodyIncludes('data: streamed')
+  await tick(50)
+  assert.equal(sse.clients, 1)
+  assert.equal(sse.broadcast('still one'), 1)
+  await behind.bodyIncludes('data: still one')
+  assert.doesNotMatch(behind.text, /slow body/)
+  behind.destroy()
 })
 
 for (const transport of ['auto', 'fallback']) {
