@@ -38,6 +38,8 @@ Configured by the environment:
                    127.0.0.1 for loopback only)
   AUTH_TOKEN       require 'Authorization: Bearer <token>'
   AUTH_TOKEN_FILE  read the token from this file (trimmed); wins over AUTH_TOKEN
+  TLS_CERT         TLS (and HTTP/2 by ALPN) with this PEM certificate chain
+  TLS_KEY          and this PEM private key
   MAX_CLIENTS      streams at once; past it, 503 (default: the open-file
                    limit less a reserve; 0 = no limit)
   METRICS_PUBLIC   1: serve /metrics to every peer (default: loopback peers
@@ -112,7 +114,15 @@ fn settings() -> Result<Settings, Fail> {
                 .map_err(|e| exit::fail(exit::USAGE, format!("MAX_CLIENTS: {e}")))?,
         ),
     };
+    let tls = match (env("TLS_CERT"), env("TLS_KEY")) {
+        (Some(c), Some(k)) => {
+            Some(super::net::tls::acceptor(&c, &k).map_err(|e| exit::fail(exit::UNAVAILABLE, e))?)
+        }
+        (None, None) => None,
+        _ => return Err(exit::fail(exit::USAGE, "TLS_CERT and TLS_KEY go together")),
+    };
     Ok(Settings {
+        tls,
         host: env("HOST").unwrap_or_default(),
         port,
         token: auth_token(),
@@ -167,6 +177,7 @@ struct Settings {
     token: Option<String>,
     interval: Duration,
     max_clients: Option<usize>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 async fn serve(settings: Settings) -> Result<i32, Fail> {
@@ -176,6 +187,7 @@ async fn serve(settings: Settings) -> Result<i32, Fail> {
         token,
         interval,
         max_clients,
+        tls,
     } = settings;
     let log = Arc::new(Logger::new(Sink::Stdout, Stamp::Bare));
     let said = log.clone();
@@ -206,7 +218,7 @@ async fn serve(settings: Settings) -> Result<i32, Fail> {
         .line(format_args!("Starting sse-server at :{bound} ..."));
     app.serve(
         tcp,
-        None,
+        tls,
         budget.web_connections,
         Arc::new(Web(demo.clone())),
     );

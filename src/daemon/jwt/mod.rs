@@ -37,7 +37,9 @@ The JWT hub (drop-in for chabberwock/sse).
   -heartbeat SECS    comment line on idle streams every SECS (default 15, 0 = off)
   -max-clients N     streaming clients at once; past it, 503 (default: the
                      open-file limit less a reserve; 0 = no limit)
-  -max-header-size N longest request head accepted, in bytes (default 16384)";
+  -max-header-size N longest request head accepted, in bytes (default 16384)
+  -tls-cert FILE     TLS (and HTTP/2 by ALPN) on the client listener: PEM
+  -tls-key FILE      certificate chain and private key";
 
 const FLAGS: &[Flag] = &[
     Flag {
@@ -73,6 +75,14 @@ const FLAGS: &[Flag] = &[
         boolean: false,
     },
     Flag {
+        name: "tls-cert",
+        boolean: false,
+    },
+    Flag {
+        name: "tls-key",
+        boolean: false,
+    },
+    Flag {
         name: "h",
         boolean: true,
     },
@@ -91,6 +101,8 @@ struct Config {
     /// `None`: the default, which follows the open-file limit.
     max_clients: Option<usize>,
     limits: Limits,
+    /// PEM certificate chain and key for TLS on the client listener.
+    tls: Option<(String, String)>,
 }
 
 /// Shared state of one jwt hub.
@@ -131,7 +143,9 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
         heartbeat: Some(Duration::from_secs(15)),
         max_clients: None,
         limits: Limits::default(),
+        tls: None,
     };
+    let (mut cert, mut key) = (None, None);
     let (mut secret, mut generate) = (None, false);
     for (name, value) in flags {
         match name {
@@ -151,6 +165,8 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
                 config.max_clients =
                     Some(app::parse_max_clients(&value).map_err(|e| format!("-{e}"))?);
             }
+            "tls-cert" => cert = Some(value),
+            "tls-key" => key = Some(value),
             "max-header-size" => {
                 config.limits.max_head =
                     head::parse_max_head(&value).map_err(|e| format!("-{e}"))?;
@@ -158,6 +174,11 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
             _ => {}
         }
     }
+    config.tls = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => return Err("-tls-cert and -tls-key go together".into()),
+    };
     config.secret = choose_secret(secret, generate)?.into_bytes();
     Ok(Some(config))
 }
@@ -196,6 +217,12 @@ async fn serve(config: Config) -> Result<i32, Fail> {
     let mut app = App::new(config.limits, 1, move |sig| {
         said.line(format_args!("Received {sig}, stopping."));
     })?;
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(
+            super::net::tls::acceptor(cert, key).map_err(|e| exit::fail(exit::UNAVAILABLE, e))?,
+        ),
+        None => None,
+    };
     let clients = app::bind(&config.bind, "").await?;
     let control = app::bind(&config.bindctl, "127.0.0.1").await?;
     let budget = Budget::new(config.max_clients);
@@ -217,7 +244,7 @@ async fn serve(config: Config) -> Result<i32, Fail> {
     ));
     app.serve(
         clients,
-        None,
+        tls,
         budget.web_connections,
         Arc::new(routes::Clients(jwt.clone())),
     );
