@@ -6,6 +6,7 @@
 //! only requests for a loopback host while it is bound to loopback.
 //!
 //! - `routes`: both listeners' requests.
+//! - `access`: tokens from a page (query, cookie) and CORS.
 //! - `token`: the tokens, byte-compatible with the original's.
 
 use super::app::{self, App, Budget, PRIVATE_CONNECTIONS};
@@ -19,6 +20,7 @@ use crate::runtime::RUNTIME;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod access;
 mod routes;
 pub(super) mod token;
 
@@ -39,7 +41,11 @@ The JWT hub (drop-in for chabberwock/sse).
                      open-file limit less a reserve; 0 = no limit)
   -max-header-size N longest request head accepted, in bytes (default 16384)
   -tls-cert FILE     TLS (and HTTP/2 by ALPN) on the client listener: PEM
-  -tls-key FILE      certificate chain and private key";
+  -tls-key FILE      certificate chain and private key
+  -token-param NAME  query parameter a token may come in (default access_token)
+  -token-cookie NAME cookie a token may come in (default ssehub_token)
+  -cors-origins LIST origins allowed to stream from a page, comma-separated
+                     (credentials allowed for them; * = any, no credentials)";
 
 const FLAGS: &[Flag] = &[
     Flag {
@@ -79,6 +85,18 @@ const FLAGS: &[Flag] = &[
         boolean: false,
     },
     Flag {
+        name: "token-param",
+        boolean: false,
+    },
+    Flag {
+        name: "token-cookie",
+        boolean: false,
+    },
+    Flag {
+        name: "cors-origins",
+        boolean: false,
+    },
+    Flag {
         name: "tls-key",
         boolean: false,
     },
@@ -103,6 +121,7 @@ struct Config {
     limits: Limits,
     /// PEM certificate chain and key for TLS on the client listener.
     tls: Option<(String, String)>,
+    access: access::Access,
 }
 
 /// Shared state of one jwt hub.
@@ -112,6 +131,7 @@ struct Jwt {
     /// Go `log`-style lines on stderr.
     log: Arc<Logger>,
     ops: Ops,
+    access: access::Access,
 }
 
 /// Runs the jwt mode; returns the exit code.
@@ -144,6 +164,7 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
         max_clients: None,
         limits: Limits::default(),
         tls: None,
+        access: access::Access::default(),
     };
     let (mut cert, mut key) = (None, None);
     let (mut secret, mut generate) = (None, false);
@@ -166,6 +187,9 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
                     Some(app::parse_max_clients(&value).map_err(|e| format!("-{e}"))?);
             }
             "tls-cert" => cert = Some(value),
+            "token-param" => config.access.param = value,
+            "token-cookie" => config.access.cookie = value,
+            "cors-origins" => config.access.origins = access::parse_origins(&value)?,
             "tls-key" => key = Some(value),
             "max-header-size" => {
                 config.limits.max_head =
@@ -235,6 +259,7 @@ async fn serve(config: Config) -> Result<i32, Fail> {
         secret: config.secret,
         log,
         ops: Ops::new("jwt"),
+        access: config.access,
     });
     let shown = |l: &tokio::net::TcpListener| l.local_addr().map_or("?".into(), |a| a.to_string());
     jwt.log.line(format_args!(
