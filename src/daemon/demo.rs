@@ -212,7 +212,7 @@ async fn serve(settings: Settings) -> Result<i32, Fail> {
         streams: Mutex::new(BTreeMap::new()),
         log,
         metrics_public: std::env::var("METRICS_PUBLIC").is_ok_and(|v| v == "1"),
-        ops: Ops::new("demo"),
+        ops: Ops::new("demo", app.shutdown.clone()),
     });
     demo.log
         .line(format_args!("Starting sse-server at :{bound} ..."));
@@ -230,8 +230,10 @@ async fn serve(settings: Settings) -> Result<i32, Fail> {
 /// What a request asks for.
 enum Route {
     Stream,
+    /// The original's `/status`.
     Status,
-    Metrics,
+    /// Ours: `/metrics`, `/healthz`, `/readyz`, `/ui/` (private peers).
+    Ops,
     NotFound,
 }
 
@@ -239,7 +241,7 @@ fn route(req: &dyn RequestInfo) -> Route {
     match req.path() {
         "/stream" => Route::Stream,
         "/status" => Route::Status,
-        "/metrics" => Route::Metrics,
+        "/metrics" | "/healthz" | "/readyz" | "/ui" | "/ui/" | "/ui/status" => Route::Ops,
         _ => Route::NotFound,
     }
 }
@@ -278,7 +280,7 @@ async fn handle(demo: Arc<Demo>, req: Request<Incoming>, conn: Conn) -> Response
         return unauthorized();
     }
     let private = metrics_allowed(conn.peer, demo.token.is_some(), demo.metrics_public);
-    if matches!(route, Route::Metrics) && !private {
+    if matches!(route, Route::Ops) && !private {
         return not_found();
     }
     let started = Instant::now();
@@ -308,9 +310,9 @@ async fn handle(demo: Arc<Demo>, req: Request<Incoming>, conn: Conn) -> Response
         _ => {
             let res = demo
                 .ops
-                .reply("/metrics", &demo.hub, &demo.log)
+                .reply(req.uri().path(), &demo.hub, &demo.log)
                 .unwrap_or_else(not_found);
-            demo.log_request(&line, 200, started);
+            demo.log_request(&line, res.status().as_u16(), started);
             res
         }
     }

@@ -242,7 +242,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         table: table::Table::default(),
         log_slot,
         fifo_mode,
-        ops: Ops::new("channels"),
+        ops: Ops::new("channels", app.shutdown.clone()),
     });
     let port_of = |l: &TcpListener| l.local_addr().map_or(0, |a| a.port());
     ch.log_startup(
@@ -276,8 +276,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         app.spawn(controllers::control_port(ch.clone(), listener));
     }
     if let Some(tcp) = metrics_tcp {
-        let service = ch.ops.service(ch.hub.clone(), log.clone());
-        app.serve(tcp, None, PRIVATE_CONNECTIONS, service);
+        app.serve_ops(tcp, ch.ops.service(ch.hub.clone(), log.clone()));
     }
 
     let code = app.run(&ch.hub).await;

@@ -9,7 +9,7 @@
 //! - `access`: tokens from a page (query, cookie) and CORS.
 //! - `token`: the tokens, byte-compatible with the original's.
 
-use super::app::{self, App, Budget, PRIVATE_CONNECTIONS};
+use super::app::{self, App, Budget};
 use super::cli::{go_flags, Flag};
 use super::exit::{self, Fail};
 use super::log::{Logger, Sink, Stamp};
@@ -258,7 +258,7 @@ async fn serve(config: Config) -> Result<i32, Fail> {
         }),
         secret: config.secret,
         log,
-        ops: Ops::new("jwt"),
+        ops: Ops::new("jwt", app.shutdown.clone()),
         access: config.access,
     });
     let shown = |l: &tokio::net::TcpListener| l.local_addr().map_or("?".into(), |a| a.to_string());
@@ -273,12 +273,7 @@ async fn serve(config: Config) -> Result<i32, Fail> {
         budget.web_connections,
         Arc::new(routes::Clients(jwt.clone())),
     );
-    app.serve(
-        control,
-        None,
-        PRIVATE_CONNECTIONS,
-        Arc::new(routes::Control(jwt.clone())),
-    );
+    app.serve_ops(control, Arc::new(routes::Control(jwt.clone())));
     let code = app.run(&jwt.hub).await;
     jwt.log.flush();
     Ok(code)
