@@ -80,3 +80,37 @@ describe('operator endpoints', () => {
     })
   }
 })
+
+describe('--refuse retry: browsers come back by themselves', () => {
+  test('past the client limit: 200, a retry: hint and the end, instead of a 503 (every mode)', async () => {
+    const cases = [
+      [['channels', '-n', '-p', '127.0.0.1:0', '--max-clients', '1', '--refuse', 'retry', '--heartbeat', '0'], {}, /Web server listening on port (\d+)/, '/news'],
+      [['demo'], { PORT: '0', HOST: '127.0.0.1', MAX_CLIENTS: '1', REFUSE: 'retry' }, /Starting sse-server at :(\d+)/, '/stream'],
+    ]
+    for (const [args, env, ready, path] of cases) {
+      const d = start(args, { ready, env })
+      try {
+        const port = Number((await d.ready)[1])
+        const first = openStream(port, get(path))
+        await first.waitFor(/\r\n\r\n/)
+        const second = await raw(port, get(path), { until: complete })
+        assert.match(second, /^HTTP\/1\.1 200 OK\r\n/, args[0])
+        assert.match(second, /Content-Type: text\/event-stream\r\n/)
+        assert.match(split(second).body, /^: no room now; come back later\nretry: 5000\n\n$/)
+        first.close()
+      } finally {
+        await d.stop()
+      }
+    }
+    const d = start(['jwt', '-secret', 'refuse-secret-0123456789abc', '-bind', '127.0.0.1:0', '-bindctl', '127.0.0.1:0', '-max-clients', '0', '-refuse', 'retry'],
+      { ready: /Listening for clients/ })
+    try {
+      await d.ready
+    } finally {
+      await d.stop()
+    }
+    const bad = await require('./daemon-util').runToEnd(['channels', '-n', '--refuse', 'maybe'])
+    assert.equal(bad.code, 64)
+    assert.match(bad.stderr, /refuse takes 503 or retry/)
+  })
+})

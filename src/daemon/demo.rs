@@ -16,7 +16,7 @@ use super::net::head::{Limits, RequestInfo};
 use super::net::peer::Conn;
 use super::net::reply::{date, go_error, go_reply, reply, ReplyBody};
 use super::net::server::{Opening, Reply, Service};
-use super::net::stream::StreamReply;
+use super::net::stream::{Refuse, StreamReply};
 use crate::frame::Event;
 use crate::hub::{ClientId, Hub, HubConfig};
 use crate::queue::CloseReason;
@@ -40,6 +40,8 @@ Configured by the environment:
   AUTH_TOKEN_FILE  read the token from this file (trimmed); wins over AUTH_TOKEN
   TLS_CERT         TLS (and HTTP/2 by ALPN) with this PEM certificate chain
   TLS_KEY          and this PEM private key
+  REFUSE           retry: past MAX_CLIENTS or while stopping, answer 200 with
+                   a retry: hint (browsers come back) instead of a 503
   MAX_CLIENTS      streams at once; past it, 503 (default: the open-file
                    limit less a reserve; 0 = no limit)
   METRICS_PUBLIC   1: serve /metrics to every peer (default: loopback peers
@@ -76,6 +78,8 @@ struct Demo {
     /// `/metrics` (ours, not the original's) for every peer.
     metrics_public: bool,
     ops: Ops,
+    /// How a stream is refused at the client limit or in the drain.
+    refuse: Refuse,
 }
 
 /// Runs the demo mode; returns the exit code.
@@ -121,8 +125,15 @@ fn settings() -> Result<Settings, Fail> {
         (None, None) => None,
         _ => return Err(exit::fail(exit::USAGE, "TLS_CERT and TLS_KEY go together")),
     };
+    let refuse = match env("REFUSE") {
+        None => Refuse::default(),
+        Some(v) => {
+            Refuse::parse(&v).map_err(|e| exit::fail(exit::USAGE, format!("REFUSE: {e}")))?
+        }
+    };
     Ok(Settings {
         tls,
+        refuse,
         host: env("HOST").unwrap_or_default(),
         port,
         token: auth_token(),
@@ -178,6 +189,7 @@ struct Settings {
     interval: Duration,
     max_clients: Option<usize>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    refuse: Refuse,
 }
 
 async fn serve(settings: Settings) -> Result<i32, Fail> {
@@ -188,6 +200,7 @@ async fn serve(settings: Settings) -> Result<i32, Fail> {
         interval,
         max_clients,
         tls,
+        refuse,
     } = settings;
     let log = Arc::new(Logger::new(Sink::Stdout, Stamp::Bare));
     let said = log.clone();
@@ -213,6 +226,7 @@ async fn serve(settings: Settings) -> Result<i32, Fail> {
         log,
         metrics_public: std::env::var("METRICS_PUBLIC").is_ok_and(|v| v == "1"),
         ops: Ops::new("demo", app.shutdown.clone()),
+        refuse,
     });
     demo.log
         .line(format_args!("Starting sse-server at :{bound} ..."));
@@ -399,7 +413,7 @@ impl Demo {
         }
         let limit = limit(start, count);
         let Ok(sub) = self.hub.register() else {
-            return Opening::Refused(unavailable());
+            return Opening::Refused(self.refuse.answer(unavailable));
         };
         self.log.line(format_args!(
             "Starting stream for {addr}, {start} -> {limit} ..."

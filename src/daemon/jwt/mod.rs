@@ -15,6 +15,7 @@ use super::exit::{self, Fail};
 use super::log::{Logger, Sink, Stamp};
 use super::metrics::Ops;
 use super::net::head::{self, Limits};
+use super::net::stream::Refuse;
 use crate::hub::{Hub, HubConfig};
 use crate::runtime::RUNTIME;
 use std::sync::Arc;
@@ -45,7 +46,9 @@ The JWT hub (drop-in for chabberwock/sse).
   -token-param NAME  query parameter a token may come in (default access_token)
   -token-cookie NAME cookie a token may come in (default ssehub_token)
   -cors-origins LIST origins allowed to stream from a page, comma-separated
-                     (credentials allowed for them; * = any, no credentials)";
+                     (credentials allowed for them; * = any, no credentials)
+  -refuse 503|retry  past the client limit or while stopping: 503 (default), or
+                     200 with a retry: hint, so that browsers come back";
 
 const FLAGS: &[Flag] = &[
     Flag {
@@ -97,6 +100,10 @@ const FLAGS: &[Flag] = &[
         boolean: false,
     },
     Flag {
+        name: "refuse",
+        boolean: false,
+    },
+    Flag {
         name: "tls-key",
         boolean: false,
     },
@@ -122,6 +129,7 @@ struct Config {
     /// PEM certificate chain and key for TLS on the client listener.
     tls: Option<(String, String)>,
     access: access::Access,
+    refuse: Refuse,
 }
 
 /// Shared state of one jwt hub.
@@ -132,6 +140,7 @@ struct Jwt {
     log: Arc<Logger>,
     ops: Ops,
     access: access::Access,
+    refuse: Refuse,
 }
 
 /// Runs the jwt mode; returns the exit code.
@@ -165,6 +174,7 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
         limits: Limits::default(),
         tls: None,
         access: access::Access::default(),
+        refuse: Refuse::default(),
     };
     let (mut cert, mut key) = (None, None);
     let (mut secret, mut generate) = (None, false);
@@ -190,6 +200,7 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
             "token-param" => config.access.param = value,
             "token-cookie" => config.access.cookie = value,
             "cors-origins" => config.access.origins = access::parse_origins(&value)?,
+            "refuse" => config.refuse = Refuse::parse(&value).map_err(|e| format!("-{e}"))?,
             "tls-key" => key = Some(value),
             "max-header-size" => {
                 config.limits.max_head =
@@ -260,6 +271,7 @@ async fn serve(config: Config) -> Result<i32, Fail> {
         log,
         ops: Ops::new("jwt", app.shutdown.clone()),
         access: config.access,
+        refuse: config.refuse,
     });
     let shown = |l: &tokio::net::TcpListener| l.local_addr().map_or("?".into(), |a| a.to_string());
     jwt.log.line(format_args!(

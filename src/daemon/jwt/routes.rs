@@ -87,10 +87,10 @@ fn open(jwt: &Arc<Jwt>, req: &dyn RequestInfo) -> Opening {
         return Opening::Refused(res);
     };
     let Ok(sub) = jwt.hub.register() else {
-        return Opening::Refused(go_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Service Unavailable",
-        ));
+        return Opening::Refused(
+            jwt.refuse
+                .answer(|| go_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")),
+        );
     };
     jwt.hub.join(sub.id(), &channel_key(&session.channel));
     jwt.hub
