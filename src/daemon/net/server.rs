@@ -44,6 +44,9 @@ use tokio_rustls::TlsAcceptor;
 
 /// How long open connections get to finish after the shutdown signal.
 const GRACE: Duration = Duration::from_secs(5);
+/// Streams one HTTP/2 connection may have open at once (each one a hub
+/// client, so the hub's client limit still bounds them all).
+const H2_STREAMS: u32 = 1000;
 /// A native stream whose writes stall this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -267,11 +270,6 @@ impl HttpConn {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (service, conn) = (self.service.clone(), self.conn.clone());
-        let hyper_service = service_fn(move |req| {
-            let reply = answer(service.clone(), req, conn.clone());
-            async move { Ok::<_, Infallible>(reply.await) }
-        });
         let mut builder = http1::Builder::new();
         builder
             .title_case_headers(true)
@@ -281,43 +279,50 @@ impl HttpConn {
             .max_headers(self.limits.max_headers)
             // hyper's floor is 8 KiB; the head limit itself is the gate's.
             .max_buf_size(self.limits.max_head.max(8192));
-        let served = builder.serve_connection(TokioIo::new(stream), hyper_service);
-        tokio::pin!(served);
-        let mut closing = false;
-        loop {
-            tokio::select! {
-                _ = served.as_mut() => break,
-                _ = self.conn.abort_asked() => break,
-                _ = self.shutdown.wait(), if !closing => {
-                    served.as_mut().graceful_shutdown();
-                    closing = true;
-                }
-                _ = self.conn.close_asked(), if !closing => {
-                    served.as_mut().graceful_shutdown();
-                    closing = true;
-                }
-            }
-        }
+        let served = builder.serve_connection(TokioIo::new(stream), self.hyper_service());
+        self.until_done(served, |c| c.graceful_shutdown(), true)
+            .await
     }
-}
 
-impl HttpConn {
     /// Hands an HTTP/2 connection to hyper; `answer` serves each stream.
     async fn drive_h2<S>(&self, stream: S)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (service, conn) = (self.service.clone(), self.conn.clone());
-        let hyper_service = service_fn(move |req| {
-            let reply = answer(service.clone(), req, conn.clone());
-            async move { Ok::<_, Infallible>(reply.await) }
-        });
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(self.limits.max_head).unwrap_or(u32::MAX))
             .max_concurrent_streams(H2_STREAMS);
-        let served = builder.serve_connection(TokioIo::new(stream), hyper_service);
+        let served = builder.serve_connection(TokioIo::new(stream), self.hyper_service());
+        // `close_after_reply` is an HTTP/1 rule: on HTTP/2 a reply ends
+        // its stream, never the connection.
+        self.until_done(served, |c| c.graceful_shutdown(), false)
+            .await
+    }
+
+    /// Every request hyper parses, through [`answer`].
+    fn hyper_service(
+        &self,
+    ) -> impl hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<ReplyBody>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+           + Send
+           + 'static {
+        let (service, conn) = (self.service.clone(), self.conn.clone());
+        service_fn(move |req| {
+            let reply = answer(service.clone(), req, conn.clone());
+            async move { Ok::<_, Infallible>(reply.await) }
+        })
+    }
+
+    /// Runs a hyper connection until it ends or is aborted; the stop
+    /// signal (and, with `closes`, a handler's `close_after_reply`) ends
+    /// it gracefully, after the replies under way.
+    async fn until_done<C: Future>(&self, served: C, graceful: fn(Pin<&mut C>), closes: bool) {
         tokio::pin!(served);
         let mut closing = false;
         loop {
@@ -325,17 +330,17 @@ impl HttpConn {
                 _ = served.as_mut() => break,
                 _ = self.conn.abort_asked() => break,
                 _ = self.shutdown.wait(), if !closing => {
-                    served.as_mut().graceful_shutdown();
+                    graceful(served.as_mut());
+                    closing = true;
+                }
+                _ = self.conn.close_asked(), if closes && !closing => {
+                    graceful(served.as_mut());
                     closing = true;
                 }
             }
         }
     }
 }
-
-/// Streams one HTTP/2 connection may have open at once (each one a hub
-/// client, so the hub's client limit still bounds them all).
-const H2_STREAMS: u32 = 1000;
 
 /// One request hyper parsed: the same rules and the same stream decision
 /// as the gate's, then the mode's handler.
