@@ -3,7 +3,7 @@
 // `send`, `close`, the `'close'` event) plus ids, channels and close reasons.
 
 const { EventEmitter } = require('node:events')
-const { toFields, framed } = require('./message')
+const { toFields } = require('./message')
 
 class Client extends EventEmitter {
   /**
@@ -61,7 +61,7 @@ class Client extends EventEmitter {
     if (this.closed) return false
     const fields = toFields(args)
     if (fields === null) return true
-    const queued = framed(() => this._native.send(this.id, ...fields))
+    const queued = this._sse._sendFields(this.id, fields)
     this._sse._flushSoon()
     return queued
   }

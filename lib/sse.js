@@ -29,6 +29,8 @@ class SSE extends EventEmitter {
     this._clients = new Map()
     this._closing = null
     this._flushScheduled = false
+    // The fields of the last client.send (see _sendFields).
+    this._lastFields = null
     this._flush = () => {
       this._flushScheduled = false
       this._native.flush()
@@ -227,6 +229,20 @@ class SSE extends EventEmitter {
    * Wakes the writers of single sends once the current tick's code is done:
    * a loop of `client.send` costs one hand-off to Rust, not one per send.
    */
+  _sendFields(id, fields) {
+    // Code written for `sse` sends the same event to every client in a
+    // loop: when the fields equal the last send's (compared by value, so a
+    // changed argument always gets a fresh frame), Rust sends the frame it
+    // already made, as a broadcast would; one number crosses napi.
+    const last = this._lastFields
+    if (last !== null && fields[0] === last[0] && fields[1] === last[1] && fields[2] === last[2] && fields[3] === last[3]) {
+      return this._native.sendLast(id)
+    }
+    const queued = framed(() => this._native.send(id, ...fields))
+    this._lastFields = fields
+    return queued
+  }
+
   _flushSoon() {
     if (this._flushScheduled) return
     this._flushScheduled = true

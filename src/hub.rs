@@ -250,9 +250,14 @@ impl Hub {
 
     /// Frames and queues an event to one client.
     pub fn send_event(&self, id: ClientId, event: &Event) -> Result<bool, FrameError> {
-        let frame = event.encode()?;
+        Ok(self.send_framed(id, event.encode()?))
+    }
+
+    /// Queues an event already framed to one client, counted as one
+    /// published event (an empty frame is nothing to send, and succeeds).
+    pub fn send_framed(&self, id: ClientId, frame: Bytes) -> bool {
         self.inner.counters.events_published.fetch_add(1, Relaxed);
-        Ok(frame.is_empty() || self.send_to(id, frame))
+        frame.is_empty() || self.send_to(id, frame)
     }
 
     /// Queues a frame; returns whether it was queued and the writer's

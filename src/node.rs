@@ -76,6 +76,10 @@ pub struct NativeHub {
     sockets: Arc<Mutex<HashMap<ClientId, i32>>>,
     /// Per fallback client: JS is ready for its next batch.
     acks: Arc<Mutex<HashMap<ClientId, Arc<Notify>>>>,
+    /// The frame of the last `send`, for `sendLast`: code written for `sse`
+    /// sends the same event to each client in a loop; framed once, it is
+    /// shared by all of them like a broadcast's.
+    last_frame: Mutex<Bytes>,
 }
 
 /// The `code` of each error JS must tell apart.
@@ -190,6 +194,7 @@ impl NativeHub {
             on_event,
             sockets: Arc::default(),
             acks: Arc::default(),
+            last_frame: Mutex::default(),
         })
     }
 
@@ -323,9 +328,18 @@ impl NativeHub {
         retry: Option<f64>,
     ) -> Result<bool> {
         let e = event_of(&event, &data, &id, retry);
-        self.hub
-            .send_event(client, &e)
-            .map_err(|e| frame_error(&env, e))
+        let frame = e.encode().map_err(|e| frame_error(&env, e))?;
+        *lock(&self.last_frame) = frame.clone();
+        Ok(self.hub.send_framed(client, frame))
+    }
+
+    /// Sends the frame of the last `send` again, to `client`: JS calls it
+    /// when a send's fields equal the last one's (same bytes on the wire,
+    /// no framing, no copy, one number across napi).
+    #[napi(catch_unwind)]
+    pub fn send_last(&self, client: u32) -> bool {
+        let frame = lock(&self.last_frame).clone();
+        self.hub.send_framed(client, frame)
     }
 
     /// Frames an event once and queues it to every client.
