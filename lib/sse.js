@@ -11,6 +11,7 @@ const { toFields, framed } = require('./message')
 const { compilePattern, matchesPath, splitTarget } = require('./path')
 const native = require('./transports/native')
 const { FallbackStream } = require('./transports/fallback')
+const { fetchStream } = require('./transports/fetch')
 const { normalizeOptions } = require('./options')
 
 class SSE extends EventEmitter {
@@ -174,6 +175,14 @@ class SSE extends EventEmitter {
       client._ended(reason)
       if (this._closing && this._clients.size === 0) this._closing.resolve()
     }
+  }
+
+  /**
+   * Fetch API entry: answers a Web `Request` with a `Response` whose body
+   * stream the hub feeds (lib/transports/fetch.js).
+   */
+  fetch(request) {
+    return fetchStream(this, request)
   }
 
   /** Sends one event to every client: framed once, fanned out in Rust. */
