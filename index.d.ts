@@ -4,11 +4,23 @@
 import { EventEmitter } from 'node:events'
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
 import type { Server as HttpsServer } from 'node:https'
+import type { Http2SecureServer, Http2Server, Http2ServerRequest, Http2ServerResponse } from 'node:http2'
 import type { ParsedUrlQuery } from 'node:querystring'
 
 declare namespace SSE {
   /** Why a client's stream ended. */
-  type CloseReason = 'client' | 'server' | 'slow' | 'timeout' | 'shutdown'
+  /**
+   * Why a client's stream ended. `'refused'`: it never opened (HEAD, past
+   * `maxClients`, during shutdown); `handleRequest` returns such a client
+   * already closed rather than null.
+   */
+  type CloseReason = 'client' | 'server' | 'slow' | 'timeout' | 'shutdown' | 'refused'
+
+  /** The request types `handleRequest` takes: HTTP/1 and HTTP/2 (compat API). */
+  type Request = IncomingMessage | Http2ServerRequest
+  type Response = ServerResponse | Http2ServerResponse
+  /** The servers `new SSE()` attaches to. */
+  type AnyServer = HttpServer | HttpsServer | Http2Server | Http2SecureServer
 
   /** Anything `send` accepts as data: strings as-is, numbers/booleans stringified, objects as JSON. */
   type EventData = string | number | boolean | bigint | Buffer | object | null | undefined
@@ -42,14 +54,45 @@ declare namespace SSE {
     headers?: Record<string, string | number> | null
     /** Number of recent broadcast/published events kept for `Last-Event-ID` replay. Default 0 (off). */
     history?: number
+    /** Frame bytes the history may hold (oldest events go first). Default 16 MiB; 0 = no byte bound. */
+    historyBytes?: number
     /** Bytes a client may have queued before it is closed with reason `'slow'`. Default 1 MiB. */
     maxQueueBytes?: number
     /** Milliseconds a write may stall before the client is closed with reason `'timeout'`. Default 30000; 0 = never. */
     writeTimeout?: number
-    /** Clients allowed at once; past it new clients get 503. Default 0 (no limit). */
+    /** Clients allowed at once; past it new clients are refused (see `refuse`). Default 0 (no limit). */
     maxClients?: number
-    /** `'auto'` (default): Rust owns plain TCP sockets; `'fallback'`: always write through `res`. */
-    transport?: 'auto' | 'fallback'
+    /**
+     * `'auto'` (default) and `'native'`: Rust owns plain TCP sockets, the JS
+     * fallback serves the rest; `'fallback'`: always write through `res`.
+     */
+    transport?: 'auto' | 'native' | 'fallback'
+    /**
+     * How a stream is refused past `maxClients` or during `sse.close()`:
+     * `'503'` (default, with `Retry-After`), or `'retry'`: a 200 stream that
+     * only sends `retry: <retryAfter>` and ends, so EventSource comes back
+     * by itself (it gives up for good on a non-200 answer).
+     */
+    refuse?: '503' | 'retry'
+    /** Milliseconds a refused client should wait before trying again. Default 5000. */
+    retryAfter?: number
+  }
+
+  /** The options after validation, defaults filled in (`sse.options`). */
+  interface ResolvedOptions {
+    readonly path: string
+    readonly verifyRequest: ((req: IncomingMessage) => boolean | Promise<boolean>) | null
+    readonly heartbeat: number
+    readonly retry: number | null
+    readonly headers: Readonly<Record<string, string | number>> | null
+    readonly history: number
+    readonly historyBytes: number
+    readonly maxQueueBytes: number
+    readonly writeTimeout: number
+    readonly maxClients: number
+    readonly transport: 'auto' | 'native' | 'fallback'
+    readonly refuse: '503' | 'retry'
+    readonly retryAfter: number
   }
 
   interface Stats {
@@ -61,16 +104,19 @@ declare namespace SSE {
     channels: number
     nativeClients: number
     fallbackClients: number
+    /** Stream requests whose takeover by Rust failed (no fd left, peer already gone). */
+    takeoverFailures: number
   }
 
   class Client extends EventEmitter {
     /** The hub's id for this client, unique within its SSE instance. */
     readonly id: number
-    readonly req: IncomingMessage
-    /** The response; only writable on the `'fallback'` transport. */
-    readonly res: ServerResponse
-    /** `'native'` when Rust owns the socket, `'fallback'` when JS writes `res`. */
-    readonly transport: 'native' | 'fallback'
+    /** The request; on the native transport `req.socket` stands in for the Rust-owned socket. */
+    readonly req: IncomingMessage | Http2ServerRequest
+    /** The response; `write`/`end` reach the client in order with `send` on every transport. */
+    readonly res: ServerResponse | Http2ServerResponse
+    /** `'native'` when Rust owns the socket, `'fallback'` when JS writes `res`, `'none'` if refused. */
+    readonly transport: 'native' | 'fallback' | 'none'
     /** The `Last-Event-ID` header (or `lastEventId` query parameter) the client connected with. */
     readonly lastEventId: string | null
     /** The peer's address. */
@@ -108,14 +154,19 @@ declare namespace SSE {
 
 declare class SSE extends EventEmitter {
   /** The `sse` 0.0.8 constructor: attaches to `server` (or to nothing, for `handleRequest` only). */
-  constructor(server: HttpServer | HttpsServer | null, options?: SSE.Options)
+  constructor(server: SSE.AnyServer | null, options?: SSE.Options)
 
-  readonly server: HttpServer | HttpsServer | null
+  readonly server: SSE.AnyServer | null
+  /** The validated options. */
+  readonly options: SSE.ResolvedOptions
   /** Number of connected clients. */
   readonly clients: number
 
-  /** Accepts a request as a stream, e.g. from an Express route after auth middleware. */
-  handleRequest(req: IncomingMessage, res: ServerResponse, query?: string | ParsedUrlQuery): SSE.Client | null
+  /**
+   * Accepts a request as a stream, e.g. from an Express route after auth
+   * middleware. Never null: a refused request gives a closed client.
+   */
+  handleRequest(req: SSE.Request, res: SSE.Response, query?: string | ParsedUrlQuery): SSE.Client
   /**
    * The Fetch API entry (Hono on Node, Fetch-style route handlers): answers a
    * Web `Request` with a `Response` whose body, a `ReadableStream`, the hub

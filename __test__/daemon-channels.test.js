@@ -164,11 +164,16 @@ describe('channels mode: the SSE-Server scenario', () => {
 
   test('--metrics serves Prometheus text and JSON status on loopback', async () => {
     const mport = Number(d.stdout.match(/Metrics and status on http:\/\/127\.0\.0\.1:(\d+)\/metrics/)[1])
-    const m = await raw(mport, get('/metrics'), { until: (t) => t.includes('ssehub_channels{') })
+    const local = (target, host) => `GET ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`
+    const m = await raw(mport, local('/metrics', `127.0.0.1:${mport}`), { until: (t) => t.includes('ssehub_channels{') })
     assert.match(m, /ssehub_events_published_total\{mode="channels"\} [1-9]\d*/)
     assert.match(m, /ssehub_connections_total\{mode="channels"\} [1-9]/)
-    const st = await raw(mport, get('/status'), { until: (t) => t.endsWith('}') })
+    const st = await raw(mport, local('/status', 'localhost'), { until: (t) => t.endsWith('}') })
     assert.equal(JSON.parse(split(st).body).mode, 'channels')
+    // A page elsewhere reaching this loopback port (CSRF, DNS rebinding)
+    // names its own host: refused.
+    const rebound = await raw(mport, local('/status', 'attacker.example'), { until: (t) => t.endsWith('\n') })
+    assert.match(rebound, /^HTTP\/1\.1 403 Forbidden/)
   })
 
   test('halt on the FIFO ends every stream with the chunked terminator and exits 0', async () => {

@@ -16,9 +16,9 @@ function forge(header, claims, key = SECRET, hash = 'sha256') {
 }
 const now = () => Math.floor(Date.now() / 1000)
 const headEnd = (t) => t.includes('\r\n\r\n')
-const get = (target, headers = '') => `GET ${target} HTTP/1.1\r\nHost: x\r\n${headers}\r\n`
+const get = (target, headers = '') => `GET ${target} HTTP/1.1\r\nHost: localhost\r\n${headers}\r\n`
 const post = (target, body, type = 'application/x-www-form-urlencoded') =>
-  `POST ${target} HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  `POST ${target} HTTP/1.1\r\nHost: localhost\r\nContent-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
 /** Waits until a raw reply with a Content-Length body is complete. */
 const complete = (t) => {
   const m = t.match(/Content-Length: (\d+)\r\n/)

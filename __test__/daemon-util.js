@@ -1,19 +1,26 @@
 'use strict'
-// Helpers for the daemon integration tests: start `node bin/ssehub.js <mode>`
-// as a user would, talk to it over raw sockets, decode chunked bodies.
+// Helpers for the daemon integration tests: start the daemon binary
+// (`ssehub <mode>`) as an operator would, talk to it over raw sockets,
+// decode chunked bodies. launcher.test.js covers `node bin/ssehub.js`.
 const { spawn } = require('node:child_process')
 const net = require('node:net')
 const tls = require('node:tls')
 const path = require('node:path')
 
 const ROOT = path.join(__dirname, '..')
-const BIN = path.join(ROOT, 'bin', 'ssehub.js')
+const { daemonBinaryPath } = require('../scripts/platform')
+
+const BIN = daemonBinaryPath()
 
 /** Starts a daemon; resolves once `ready` (a regex) appears on stdout or stderr. */
-function start(args, { env = {}, ready, timeout = 10000 } = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], {
+function start(args, { env = {}, ready, timeout = 10000, via } = {}) {
+  // `via`: a command line to start the daemon through (a shell that sets
+  // limits first); the daemon's arguments follow it.
+  const [cmd, ...pre] = via || [BIN]
+  const child = spawn(cmd, [...pre, ...args], {
     cwd: ROOT,
-    env: { ...process.env, SSEHUB_THREADS: '2', ...env },
+    // The daemon stops if this test process dies without stopping it.
+    env: { ...process.env, SSEHUB_THREADS: '2', SSEHUB_LAUNCHER_PID: String(process.pid), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const d = { child, stdout: '', stderr: '', exited: null }

@@ -1,30 +1,43 @@
 #!/usr/bin/env node
-// `ssehub <mode> [flags]`: starts the Rust daemon. Node only launches it:
-// the server runs on the addon's own threads, Node is not in the data path.
+// `ssehub <mode> [flags]`: runs the daemon binary (Rust, built with the
+// addon or shipped in the platform package). Node only launches it and is
+// never in the data path: the child gets this terminal, every signal that
+// stops it is passed on, and its exit status becomes ours.
 'use strict'
 const { spawn } = require('node:child_process')
-const { runDaemon } = require('../binding')
+const { daemonBinaryPath } = require('../scripts/platform')
 
-const args = process.argv.slice(2)
-
-// SSE-Server (the `channels` mode) daemonizes unless -n is given. Forking a
-// running Node process is unsafe, so the launcher starts a detached copy of
-// itself in the foreground mode instead, and reports its pid as the original.
-function wantsBackground(argv) {
-  if (argv[0] !== 'channels') return false
-  const rest = argv.slice(1)
-  const help = rest.some((a) => a === '-h' || a === '--help')
-  return !help && !rest.some((a) => a === '-n' || a === '--nodaemon')
+let binary
+try {
+  binary = daemonBinaryPath()
+} catch (err) {
+  console.error(err.message)
+  process.exit(71)
 }
 
-if (wantsBackground(args)) {
-  const child = spawn(process.execPath, [__filename, ...args, '-n', '--background'], {
-    detached: true,
-    stdio: 'ignore',
-  })
-  child.unref()
-  console.log(`Background process started, process id ${child.pid}`)
-  process.exit(0)
+const child = spawn(binary, process.argv.slice(2), {
+  stdio: 'inherit',
+  // The daemon stops when we die, even of a SIGKILL we cannot pass on.
+  env: { ...process.env, SSEHUB_LAUNCHER_PID: String(process.pid) },
+})
+
+// npm/npx, a supervisor or a test may signal only this process: without
+// forwarding, the daemon would be left running on its own.
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.on(signal, () => child.kill(signal))
 }
 
-process.exitCode = runDaemon(args)
+child.on('error', (err) => {
+  console.error(`ssehub: cannot start the daemon ${binary}: ${err.message}`)
+  process.exit(71)
+})
+
+child.on('exit', (code, signal) => {
+  if (signal) {
+    // Die of the same signal, so our parent sees what the daemon saw.
+    process.removeAllListeners(signal)
+    process.kill(process.pid, signal)
+    return
+  }
+  process.exit(code)
+})

@@ -10,7 +10,7 @@ class Client extends EventEmitter {
    * Created by SSE for each accepted request; not meant to be built by hand.
    * @param {import('./sse')} sse
    */
-  constructor(sse, id, req, res, transport, lastEventId) {
+  constructor(sse, id, req, res, stream, lastEventId) {
     super()
     this._sse = sse
     this._native = sse._native
@@ -18,16 +18,32 @@ class Client extends EventEmitter {
     this.id = id
     this.req = req
     this.res = res
-    /** 'native' (Rust owns the socket) or 'fallback' (JS writes `res`). */
-    this.transport = transport
+    /**
+     * 'native' (Rust owns the socket), 'fallback' (JS writes `res`), or
+     * 'none' for a request that was refused (then the client is closed).
+     */
+    this.transport = stream ? stream.kind : 'none'
     /** The `Last-Event-ID` the client reconnected with, or null. */
     this.lastEventId = lastEventId
     /** The peer's address, kept after the socket was handed to Rust. */
     this.remoteAddress = req.socket ? req.socket.remoteAddress : undefined
     /** Why the stream ended, once it has; null while open. */
     this.closeReason = null
-    /** The fallback transport's writer; null when Rust owns the socket. */
-    this._fallback = null
+    /** The transport's stream (lib/transports); null when refused. */
+    this._stream = stream
+  }
+
+  /**
+   * A client for a request that got no stream (HEAD, past `maxClients`,
+   * during shutdown, a connection already gone): already closed, so code
+   * that uses what `handleRequest` returns never gets null. Its 'close'
+   * fires on the next tick, for listeners added right after.
+   */
+  static refused(sse, req, res) {
+    const client = new Client(sse, 0, req, res, null, null)
+    client.closeReason = 'refused'
+    process.nextTick(() => client.emit('close', 'refused'))
+    return client
   }
 
   /** True once the stream has ended. */
@@ -55,8 +71,17 @@ class Client extends EventEmitter {
     if (!this.closed) this._native.closeClient(this.id, 'server')
   }
 
+  /** The hub's events for this client: a batch (fallback) or the end. */
+  _onHubEvent(reason, data) {
+    if (data) this._stream.deliver(data)
+    if (!reason || this.closed) return
+    this._stream.ended(reason)
+    this._ended(reason)
+  }
+
   /** Joins a channel; `sse.publish(channel, ...)` then reaches this client. */
   join(channel) {
+    if (this.closed) return false
     return this._native.join(this.id, String(channel))
   }
 
@@ -72,6 +97,7 @@ class Client extends EventEmitter {
 
   /** Bytes queued for this client and not yet written. */
   get queuedBytes() {
+    if (this.closed) return 0
     return this._native.queuedBytes(this.id) || 0
   }
 

@@ -4,6 +4,8 @@
 // handled: numbers and booleans are stringified, objects are JSON, and a
 // value that cannot be sent throws a TypeError before anything is written.
 
+const codes = require('./codes')
+
 /**
  * @typedef {[event: string|undefined, data: string|undefined, id: string|undefined, retry: number|undefined]} Fields
  */
@@ -78,7 +80,7 @@ function framed(call) {
   try {
     return call()
   } catch (err) {
-    if (err && /line break/.test(err.message)) throw new TypeError(err.message)
+    if (err && err.code === codes.INVALID_FIELD) throw Object.assign(new TypeError(err.message), { code: err.code })
     throw err
   }
 }

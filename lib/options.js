@@ -16,26 +16,47 @@ const DEFAULTS = Object.freeze({
   retry: null,
   headers: null,
   history: 0,
+  historyBytes: 16 * 1024 * 1024,
   maxQueueBytes: 1024 * 1024,
   writeTimeout: 30000,
   maxClients: 0,
   transport: 'auto',
+  refuse: '503',
+  retryAfter: 5000,
 })
+
+/** The longest delay Node's own timers take (about 24.8 days). */
+const MAX_DELAY = 2 ** 31 - 1
 
 function fail(message) {
   throw new TypeError(`ssehub: ${message}`)
 }
 
-function nonNegativeInt(name, value, max = 0xffffffff) {
+function describe(value) {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'string') return `a string (${JSON.stringify(value)})`
+  if (typeof value === 'object') return 'an object'
+  return `${typeof value} ${String(value)}`
+}
+
+function nonNegativeInt(name, value, max = 0xffffffff, unit = '') {
+  if (typeof value !== 'number') fail(`option '${name}' must be a number${unit}, got ${describe(value)}`)
   if (!Number.isSafeInteger(value) || value < 0 || value > max) {
-    fail(`option '${name}' must be an integer between 0 and ${max}, got ${String(value)}`)
+    fail(`option '${name}' must be an integer between 0 and ${max}${unit}, got ${String(value)}`)
   }
   return value
 }
 
+function delay(name, value) {
+  return nonNegativeInt(name, value, MAX_DELAY, ' (milliseconds)')
+}
+
 function headerPairs(headers) {
   if (headers === null || headers === undefined) return []
-  if (typeof headers !== 'object') fail(`option 'headers' must be an object of header names to values`)
+  if (typeof headers !== 'object' || Array.isArray(headers)) {
+    fail(`option 'headers' must be an object of header names to values, e.g. { 'X-Accel-Buffering': 'no' }, got ${describe(headers)}`)
+  }
   return Object.entries(headers).map(([name, value]) => {
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) fail(`invalid header name '${name}'`)
     const text = String(value)
@@ -54,25 +75,67 @@ function preambleOf(retry) {
   return retry === null ? ':ok\n\n' : `:ok\n\nretry: ${retry}\n\n`
 }
 
-/** Validates the options; unknown keys are ignored, as `sse` does. */
+/** Edit distance, for "did you mean" on a misspelt option. */
+function distance(a, b) {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i]
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    row = next
+  }
+  return row[b.length]
+}
+
+function closestOption(key) {
+  let best = null
+  let bestDistance = Infinity
+  for (const name of Object.keys(DEFAULTS)) {
+    const d = distance(key.toLowerCase(), name.toLowerCase())
+    if (d < bestDistance) [best, bestDistance] = [name, d]
+  }
+  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : null
+}
+
+/** `sse` ignored unknown keys, so they only warn (code that passes one keeps running). */
+function warnUnknown(options) {
+  for (const key of Object.keys(options)) {
+    if (Object.hasOwn(DEFAULTS, key)) continue
+    const closest = closestOption(key)
+    const hint = closest ? `; did you mean '${closest}'?` : ''
+    process.emitWarning(`ssehub: unknown option '${key}' is ignored${hint}`, { code: 'SSEHUB_UNKNOWN_OPTION' })
+  }
+}
+
+/** Validates the options; unknown keys are ignored with a warning. */
 function normalizeOptions(options) {
+  if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
+    fail(`the options must be an object, e.g. new SSE(server, { path: '/sse' }), got ${describe(options)}`)
+  }
   const o = { ...DEFAULTS }
-  if (options && typeof options === 'object') {
+  if (options) {
+    warnUnknown(options)
     for (const key of Object.keys(DEFAULTS)) {
       if (options[key] !== undefined) o[key] = options[key]
     }
   }
-  if (typeof o.path !== 'string' || o.path === '') fail(`option 'path' must be a non-empty string`)
-  if (o.verifyRequest !== null && typeof o.verifyRequest !== 'function') fail(`option 'verifyRequest' must be a function`)
-  if (!['auto', 'native', 'fallback'].includes(o.transport)) fail(`option 'transport' must be 'auto' or 'fallback'`)
-  if (o.retry !== null) nonNegativeInt('retry', o.retry)
+  if (typeof o.path !== 'string' || o.path === '') fail(`option 'path' must be a non-empty string, got ${describe(o.path)}`)
+  if (!o.path.startsWith('/')) fail(`option 'path' must start with '/' (request paths do), e.g. '/${o.path}'`)
+  if (o.verifyRequest !== null && typeof o.verifyRequest !== 'function') fail(`option 'verifyRequest' must be a function, got ${describe(o.verifyRequest)}`)
+  if (!['auto', 'native', 'fallback'].includes(o.transport)) fail(`option 'transport' must be 'auto', 'native' or 'fallback', got ${describe(o.transport)}`)
+  if (!['503', 'retry'].includes(String(o.refuse))) fail(`option 'refuse' must be '503' or 'retry', got ${describe(o.refuse)}`)
+  o.refuse = String(o.refuse)
+  if (o.retry !== null) delay('retry', o.retry)
+  delay('retryAfter', o.retryAfter)
   const headers = mergeHeaders(headerPairs(o.headers))
   o.hub = {
-    heartbeatMs: nonNegativeInt('heartbeat', o.heartbeat),
+    heartbeatMs: delay('heartbeat', o.heartbeat),
     history: nonNegativeInt('history', o.history, 1_000_000),
+    historyBytes: nonNegativeInt('historyBytes', o.historyBytes, Number.MAX_SAFE_INTEGER),
     maxQueueBytes: nonNegativeInt('maxQueueBytes', o.maxQueueBytes, Number.MAX_SAFE_INTEGER),
     maxClients: nonNegativeInt('maxClients', o.maxClients),
-    writeTimeoutMs: nonNegativeInt('writeTimeout', o.writeTimeout),
+    writeTimeoutMs: delay('writeTimeout', o.writeTimeout),
     headers,
     preamble: preambleOf(o.retry),
   }

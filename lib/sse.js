@@ -7,6 +7,7 @@ const { EventEmitter } = require('node:events')
 const querystring = require('node:querystring')
 const { NativeHub } = require('../binding')
 const Client = require('./client')
+const codes = require('./codes')
 const { toFields, framed } = require('./message')
 const { compilePattern, matchesPath, splitTarget } = require('./path')
 const native = require('./transports/native')
@@ -22,6 +23,7 @@ class SSE extends EventEmitter {
    */
   constructor(server, options) {
     super()
+    checkServer(server)
     this.options = normalizeOptions(options)
     this.server = server || null
     this._pattern = compilePattern(this.options.path)
@@ -32,6 +34,8 @@ class SSE extends EventEmitter {
       this._flushScheduled = false
       this._native.flush()
     }
+    /** Requests whose takeover failed (no fd left, peer already gone). */
+    this._takeoverFailures = 0
     this._native = new NativeHub(this.options.hub, (id, reason, data) => this._onHubEvent(id, reason, data))
     this._headers = Object.freeze(Object.fromEntries(this.options.hub.headers))
     this._headerNames = new Set(this.options.hub.headers.map(([name]) => name.toLowerCase()))
@@ -42,6 +46,8 @@ class SSE extends EventEmitter {
     const previous = server.listeners('request')
     server.removeAllListeners('request')
     this._fallThrough = (req, res) => {
+      // Nobody else to answer (and no listener added since): a 404, not a hang.
+      if (previous.length === 0 && server.listenerCount('request') <= 1) return notFound(res)
       for (const listener of previous) listener.call(server, req, res)
     }
     server.on('request', (req, res) => this._onRequest(req, res))
@@ -83,31 +89,27 @@ class SSE extends EventEmitter {
 
   _fallThrough(req, res) {
     // Without a server (handleRequest only) there is nobody to fall to.
-    res.statusCode = 404
-    res.end()
+    notFound(res)
   }
 
   /**
    * Accepts `req` as an event stream. Use it from a route handler (after
    * auth middleware); `query` may be a raw query string, an object, or
    * omitted to parse it from `req.url`.
-   * @returns {Client | null} the client, or null if the stream was refused
+   * @returns {Client} the client; already closed (reason 'refused') if the
+   *   stream was refused (HEAD, past maxClients, during shutdown)
    */
   handleRequest(req, res, query) {
-    if (this._closing) {
-      refuse(res, 503, 'SSE server is shutting down\n')
-      return null
-    }
+    if (this._closing) return this._refuse(req, res, 'shutdown')
     if (req.method === 'HEAD') {
-      res.writeHead(200, this._headers)
+      res.writeHead(200, this._fallbackHeaders(req, res))
       res.end()
-      return null
+      return Client.refused(this, req, res)
     }
     const stream = this._open(req, res)
-    if (!stream) return null
+    if (!stream) return Client.refused(this, req, res)
     const lastEventId = lastEventIdOf(req)
-    const client = new Client(this, stream.id, req, res, stream.transport, lastEventId)
-    client._fallback = stream.fallback
+    const client = new Client(this, stream.id, req, res, stream, lastEventId)
     this._clients.set(stream.id, client)
     this.emit('connection', client, parseQuery(query, req))
     if (lastEventId !== null && this.options.history > 0 && !client.closed) {
@@ -116,25 +118,84 @@ class SSE extends EventEmitter {
     return client
   }
 
-  /** Opens the stream on the native transport if it can, else the fallback. */
+  /**
+   * Opens the stream on the native transport if it can, else the fallback.
+   * Returns null when the request was answered (refused) instead.
+   */
   _open(req, res) {
-    try {
-      if (this.options.transport !== 'fallback' && native.canAdopt(req, res)) {
-        const id = native.adopt(this._native, req, res, this._extraHeaders(res))
-        return { id, transport: 'native', fallback: null }
+    if (this.options.transport !== 'fallback' && native.canAdopt(req, res)) {
+      try {
+        return new native.NativeStream(this, req, res, this._extraHeaders(res))
+      } catch (err) {
+        if (!this._tookOverBadly(req, res, err)) return null
+        // No fd to duplicate into (EMFILE): Node keeps the socket, JS writes.
       }
-      const fallback = new FallbackStream(this._native, req, res, this._fallbackHeaders(req, res), this.options.maxQueueBytes)
-      return { id: fallback.id, transport: 'fallback', fallback }
+    }
+    try {
+      return new FallbackStream(this, req, res, this._fallbackHeaders(req, res))
     } catch (err) {
-      if (/client limit/.test(err.message)) refuse(res, 503, 'Too many SSE clients\n')
-      else if (/hub is closed/.test(err.message)) refuse(res, 503, 'SSE server is shutting down\n')
-      else throw err
+      if (this._tookOverBadly(req, res, err)) refuseBroken(res)
       return null
     }
   }
 
+  /**
+   * Answers a request whose stream could not open. Returns true when the
+   * fallback transport should be tried instead.
+   */
+  _tookOverBadly(req, res, err) {
+    const code = err && err.code
+    if (code === codes.CLIENT_LIMIT || code === codes.CLOSED) {
+      this._refuse(req, res, code === codes.CLIENT_LIMIT ? 'limit' : 'shutdown')
+      return false
+    }
+    this._takeoverFailures++
+    if (code === codes.NOT_CONNECTED) {
+      // The peer is gone already: nobody to answer.
+      if (req.socket && typeof req.socket.destroy === 'function') req.socket.destroy()
+      return false
+    }
+    if (code !== codes.NO_FD && this.listenerCount('error') > 0) this.emit('error', err)
+    // No fd left (EMFILE) or an unexpected refusal: Node keeps the socket;
+    // the JS transport serves it, unless that fails too.
+    if (res.headersSent || res.destroyed) return false
+    return true
+  }
+
+  /**
+   * Answers a stream request that cannot be served now: a 503 with
+   * Retry-After, or with `refuse: 'retry'` a 200 stream that only says
+   * `retry:` and ends, for EventSource gives up for good on a non-200.
+   */
+  _refuse(req, res, why) {
+    const ms = this.options.retryAfter
+    if (!res.headersSent && !res.writableEnded) {
+      if (this.options.refuse === 'retry') {
+        const headers = { ...this._fallbackHeaders(req, res) }
+        for (const name of Object.keys(headers)) if (name.toLowerCase() === 'connection') delete headers[name]
+        if (req.httpVersionMajor < 2) headers.Connection = 'close'
+        res.writeHead(200, headers)
+        res.end(`retry: ${ms}\n\n`)
+      } else {
+        res.writeHead(503, { 'Content-Type': 'text/plain', 'Retry-After': String(Math.ceil(ms / 1000)) })
+        res.end(why === 'limit' ? 'Too many SSE clients\n' : 'SSE server is shutting down\n')
+      }
+    } else if (!res.writableEnded) {
+      res.end()
+    }
+    return Client.refused(this, req, res)
+  }
+
+  /**
+   * The stream's head for `res.writeHead`: its own headers, then what
+   * middleware set (arrays kept whole), framing headers dropped from `res`.
+   */
   _fallbackHeaders(req, res) {
-    const headers = Object.assign({}, this._headers, Object.fromEntries(this._extraHeaders(res) || []))
+    for (const name of FRAMING) if (res.hasHeader(name)) res.removeHeader(name)
+    const headers = { ...this._headers }
+    for (const name of res.getHeaderNames()) {
+      if (!this._headerNames.has(name)) headers[name] = res.getHeader(name)
+    }
     if (req.httpVersionMajor >= 2) {
       // Connection-specific headers are forbidden in HTTP/2 (RFC 9113 8.2.2).
       for (const name of Object.keys(headers)) {
@@ -146,12 +207,21 @@ class SSE extends EventEmitter {
 
   /**
    * Headers the app already set on `res` (e.g. by middleware), as pairs;
-   * the stream's own headers win over them.
+   * the stream's own headers win over them. An array (Set-Cookie) stays
+   * one header line per value; framing headers set upstream
+   * (Content-Length, Transfer-Encoding) would corrupt the stream and are
+   * dropped.
    */
   _extraHeaders(res) {
-    const names = res.getHeaderNames().filter((name) => !this._headerNames.has(name))
+    const names = res.getHeaderNames().filter((name) => !this._headerNames.has(name) && !FRAMING.has(name))
     if (names.length === 0) return undefined
-    return names.map((name) => [name, String(res.getHeader(name))])
+    const pairs = []
+    for (const name of names) {
+      const value = res.getHeader(name)
+      if (Array.isArray(value)) for (const one of value) pairs.push([name, String(one)])
+      else pairs.push([name, String(value)])
+    }
+    return pairs
   }
 
   /**
@@ -168,13 +238,9 @@ class SSE extends EventEmitter {
   _onHubEvent(id, reason, data) {
     const client = this._clients.get(id)
     if (!client) return
-    if (data && client._fallback) client._fallback.write(data)
-    if (reason) {
-      this._clients.delete(id)
-      if (client._fallback) client._fallback.end(reason)
-      client._ended(reason)
-      if (this._closing && this._clients.size === 0) this._closing.resolve()
-    }
+    if (reason) this._clients.delete(id)
+    client._onHubEvent(reason, data)
+    if (reason && this._closing && this._clients.size === 0) this._closing.resolve()
   }
 
   /**
@@ -197,9 +263,9 @@ class SSE extends EventEmitter {
    * channels: a client in more than one gets it once).
    */
   publish(channel, ...args) {
+    const channels = channelNames(channel)
     const fields = toFields(args)
     if (fields === null) return 0
-    const channels = Array.isArray(channel) ? channel.map(String) : [String(channel)]
     return framed(() => this._native.publish(channels, ...fields))
   }
 
@@ -212,8 +278,8 @@ class SSE extends EventEmitter {
   stats() {
     const s = this._native.stats()
     let fallback = 0
-    for (const client of this._clients.values()) if (client._fallback) fallback++
-    return { ...s, nativeClients: this._clients.size - fallback, fallbackClients: fallback }
+    for (const client of this._clients.values()) if (client.transport === 'fallback') fallback++
+    return { ...s, nativeClients: this._clients.size - fallback, fallbackClients: fallback, takeoverFailures: this._takeoverFailures }
   }
 
   /**
@@ -236,11 +302,47 @@ class SSE extends EventEmitter {
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection'])
+const FRAMING = new Set(['content-length', 'transfer-encoding'])
 
-function refuse(res, status, message) {
+/** A stream that could open on no transport: a 500 if nothing was sent yet. */
+function refuseBroken(res) {
+  if (res.headersSent) return res.destroy()
+  res.writeHead(500, { 'Content-Type': 'text/plain' })
+  res.end('SSE stream could not be opened\n')
+}
+
+function notFound(res) {
   if (res.headersSent) return res.end()
-  res.writeHead(status, { 'Content-Type': 'text/plain', 'Retry-After': '5' })
-  res.end(message)
+  res.writeHead(404, { 'Content-Type': 'text/plain' })
+  res.end('Not Found\n')
+}
+
+function fail(message) {
+  throw new TypeError(`ssehub: ${message}`)
+}
+
+/** The first argument: a server to attach to, or null; the common mix-ups named. */
+function checkServer(server) {
+  if (server === null || server === undefined) return
+  if (typeof server === 'function' && (typeof server.listen === 'function' || typeof server.use === 'function')) {
+    fail('new SSE() got an Express/Connect app; pass the http.Server that app.listen() returns, or use new SSE(null) and call sse.handleRequest(req, res) in a route')
+  }
+  if (typeof server === 'object' && typeof server.register === 'function' && typeof server.route === 'function' && server.server) {
+    fail('new SSE() got a Fastify instance; pass fastify.server, or use new SSE(null) and call sse.handleRequest(request.raw, reply.raw) in a route (after reply.hijack())')
+  }
+  if (!(server instanceof EventEmitter) || typeof server.listeners !== 'function') {
+    fail(`new SSE() takes an http.Server, https.Server or http2 server (or null for handleRequest only), got ${typeof server}`)
+  }
+}
+
+function channelNames(channel) {
+  const list = Array.isArray(channel) ? channel : [channel]
+  for (const name of list) {
+    if (name === undefined || name === null || name === '') {
+      fail(`publish() needs a channel name first, e.g. sse.publish('room', data), got ${name === '' ? "''" : String(name)}; use broadcast() to reach every client`)
+    }
+  }
+  return list.map(String)
 }
 
 function lastEventIdOf(req) {

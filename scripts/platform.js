@@ -1,6 +1,10 @@
 'use strict'
-// The napi-rs platform naming: which addon file or package fits this machine.
+// The napi-rs platform naming: which addon file or package fits this machine,
+// and where the daemon binary is.
+const fs = require('node:fs')
 const path = require('node:path')
+
+const root = path.join(__dirname, '..')
 
 function isMusl() {
   if (process.platform !== 'linux') return false
@@ -16,7 +20,18 @@ function platformTriple() {
 }
 
 function localAddonPath() {
-  return path.join(__dirname, '..', `ssehub.${platformTriple()}.node`)
+  return path.join(root, `ssehub.${platformTriple()}.node`)
+}
+
+/** The daemon binary a local build leaves beside the addon. */
+function localDaemonPath() {
+  const exe = process.platform === 'win32' ? '.exe' : ''
+  return path.join(root, `ssehub-daemon.${platformTriple()}${exe}`)
+}
+
+/** The name of the daemon binary inside a platform package. */
+function packagedDaemonName() {
+  return process.platform === 'win32' ? 'ssehub-daemon.exe' : 'ssehub-daemon'
 }
 
 // A per-platform package from npm/ is installed (a local build is always
@@ -30,4 +45,26 @@ function prebuiltAvailable() {
   }
 }
 
-module.exports = { platformTriple, localAddonPath, prebuiltAvailable }
+/** The daemon binary: a local build first, then the platform package's. */
+function daemonBinaryPath() {
+  const local = localDaemonPath()
+  if (fs.existsSync(local)) return local
+  try {
+    const pkg = require.resolve(`@ssehub/${platformTriple()}/package.json`)
+    const packaged = path.join(path.dirname(pkg), packagedDaemonName())
+    if (fs.existsSync(packaged)) return packaged
+  } catch {}
+  throw new Error(
+    `ssehub: no daemon binary for ${platformTriple()}. Run \`npm rebuild ssehub\` (builds it with cargo) ` +
+      `or install @ssehub/${platformTriple()}.`
+  )
+}
+
+module.exports = {
+  platformTriple,
+  localAddonPath,
+  localDaemonPath,
+  packagedDaemonName,
+  prebuiltAvailable,
+  daemonBinaryPath,
+}

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 /// At most this many frames go into one vectored write (IOV_MAX is 1024;
 /// two slices are taken by the chunk header and trailer).
@@ -32,6 +32,16 @@ pub struct StreamSettings {
 /// Serves one client on its socket until it closes.
 pub async fn serve_tcp(
     mut stream: tokio::net::TcpStream,
+    sub: Subscription,
+    settings: StreamSettings,
+) {
+    serve_tcp_on(&mut stream, sub, settings).await;
+}
+
+/// [`serve_tcp`] on a borrowed socket, for a caller that must do something
+/// (forget its fd) after the stream ends and before the socket closes.
+pub async fn serve_tcp_on(
+    stream: &mut tokio::net::TcpStream,
     sub: Subscription,
     settings: StreamSettings,
 ) {
@@ -74,11 +84,26 @@ async fn serve_halves<R, W>(
 /// Resolves when the peer closes its side or the connection fails. Any
 /// bytes a client sends after its request are read and ignored.
 async fn peer_gone<R: AsyncRead + Unpin>(reader: &mut R) {
-    // Small: it only has to notice EOF, and it lives in every idle task.
-    let mut sink = [0u8; 16];
-    while let Ok(n) = reader.read(&mut sink).await {
-        if n == 0 {
-            return;
+    std::future::poll_fn(|cx| discard_until_eof(reader, cx)).await
+}
+
+/// Reads and drops whatever is readable; ready at EOF or on an error.
+/// The buffer lives on the stack of one poll, not in the task (which every
+/// idle client keeps), so it can be big enough that a chatty client costs
+/// one read per 4 KiB rather than one per few bytes.
+fn discard_until_eof<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<()> {
+    use std::task::Poll;
+    let mut sink = [0u8; 4096];
+    loop {
+        let mut buf = tokio::io::ReadBuf::new(&mut sink);
+        match std::pin::Pin::new(&mut *reader).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(()),
+            Poll::Ready(Ok(())) => continue,
+            Poll::Ready(Err(_)) => return Poll::Ready(()),
+            Poll::Pending => return Poll::Pending,
         }
     }
 }
@@ -130,6 +155,9 @@ async fn write_chunked<W: AsyncWrite + Unpin>(
         .chain(back.chunks(MAX_FRAMES_PER_WRITE))
     {
         let len: usize = group.iter().map(Bytes::len).sum();
+        if len == 0 {
+            continue; // an empty chunk would end the body
+        }
         let header = Bytes::from(format!("{len:x}\r\n"));
         let trailer = Bytes::from_static(b"\r\n");
         let mut slices = Vec::with_capacity(group.len() + 2);
@@ -222,6 +250,7 @@ mod tests {
     use super::*;
     use crate::frame::Event;
     use crate::hub::{Hub, HubConfig};
+    use tokio::io::AsyncReadExt;
 
     fn settings(chunked: bool) -> StreamSettings {
         StreamSettings {
@@ -282,6 +311,54 @@ mod tests {
         hub.on_close(move |_, why| log.lock().unwrap().push(why));
         serve(server, sub, s).await;
         assert_eq!(*reasons.lock().unwrap(), [CloseReason::Timeout]);
+    }
+
+    #[tokio::test]
+    async fn an_empty_frame_does_not_end_a_chunked_body() {
+        let hub = Hub::new(HubConfig {
+            heartbeat: None,
+            ..HubConfig::default()
+        });
+        let sub = hub.register().unwrap();
+        let id = sub.id();
+        hub.send_to(id, Bytes::new());
+        hub.broadcast(&Event::data("a")).unwrap();
+        hub.close_client(id, CloseReason::Server);
+        let (server, mut client) = tokio::io::duplex(4096);
+        serve(server, sub, settings(true)).await;
+        let mut wire = String::new();
+        client.read_to_string(&mut wire).await.unwrap();
+        assert_eq!(wire, "HEAD|9\r\ndata: a\n\n\r\n0\r\n\r\n");
+    }
+
+    /// A reader that counts its reads and yields `total` bytes, then EOF.
+    struct Chatty {
+        left: usize,
+        reads: usize,
+    }
+
+    impl AsyncRead for Chatty {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            self.reads += 1;
+            let n = self.left.min(buf.remaining());
+            buf.put_slice(&vec![b'x'; n]);
+            self.left -= n;
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_peer_probe_reads_in_big_gulps() {
+        let mut chatty = Chatty {
+            left: 64 * 1024,
+            reads: 0,
+        };
+        peer_gone(&mut chatty).await;
+        assert!(chatty.reads <= 17, "{} reads for 64 KiB", chatty.reads);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct HubConfig {
     pub max_queue_bytes: usize,
     /// Number of recent broadcast/published events kept for replay.
     pub history: usize,
+    /// Frame bytes the replay history may hold; 0 means no byte bound.
+    pub history_bytes: usize,
     /// Interval of `:` comments on idle streams; `None` turns them off.
     pub heartbeat: Option<Duration>,
     /// Clients allowed at once; 0 means no limit.
@@ -42,6 +44,7 @@ impl Default for HubConfig {
         HubConfig {
             max_queue_bytes: 1 << 20,
             history: 0,
+            history_bytes: 16 << 20,
             heartbeat: Some(Duration::from_secs(15)),
             max_clients: 0,
         }
@@ -73,7 +76,16 @@ type CloseHook = Box<dyn Fn(ClientId, CloseReason) + Send + Sync>;
 /// One registered client, as the hub sees it.
 struct Client {
     queue: Queue,
-    channels: Mutex<Vec<Arc<str>>>,
+    channels: Mutex<Joined>,
+}
+
+/// The channels of one client. `gone` is set, under the same lock, when
+/// the client unregisters: a `join` racing with that sees it and does not
+/// leave a dangling id in the channel index.
+#[derive(Default)]
+struct Joined {
+    names: Vec<Arc<str>>,
+    gone: bool,
 }
 
 #[derive(Default)]
@@ -115,6 +127,19 @@ pub struct Hub {
     inner: Arc<Inner>,
 }
 
+/// A handle that does not keep its hub alive (see [`Hub::downgrade`]).
+#[derive(Clone)]
+pub struct WeakHub {
+    inner: Weak<Inner>,
+}
+
+impl WeakHub {
+    /// The hub, if anything else still holds it.
+    pub fn upgrade(&self) -> Option<Hub> {
+        self.inner.upgrade().map(|inner| Hub { inner })
+    }
+}
+
 /// The consumer end of one client. Dropping it unregisters the client.
 pub struct Subscription {
     hub: Hub,
@@ -140,7 +165,7 @@ impl Hub {
     pub fn new(config: HubConfig) -> Hub {
         let hub = Hub {
             inner: Arc::new(Inner {
-                history: Mutex::new(ReplayRing::new(config.history)),
+                history: Mutex::new(ReplayRing::bounded(config.history, config.history_bytes)),
                 config,
                 clients: RwLock::default(),
                 channels: RwLock::default(),
@@ -163,6 +188,13 @@ impl Hub {
         &self.inner.config
     }
 
+    /// A handle for hooks that must not keep the hub alive.
+    pub fn downgrade(&self) -> WeakHub {
+        WeakHub {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
     /// Sets the function told of every client that leaves, and why.
     pub fn on_close(&self, hook: impl Fn(ClientId, CloseReason) + Send + Sync + 'static) {
         *write(&self.inner.on_close) = Some(Box::new(hook));
@@ -170,14 +202,16 @@ impl Hub {
 
     /// Adds a client.
     pub fn register(&self) -> Result<Subscription, RegisterError> {
+        let client = Arc::new(Client {
+            queue: Queue::new(self.inner.config.max_queue_bytes),
+            channels: Mutex::default(),
+        });
+        let mut clients = write(&self.inner.clients);
+        // Checked under the lock `close_all` reads the clients with: a client
+        // is either refused here or seen (and closed) by `close_all`.
         if self.inner.closed.load(Relaxed) {
             return Err(RegisterError::Closed);
         }
-        let client = Arc::new(Client {
-            queue: Queue::new(self.inner.config.max_queue_bytes),
-            channels: Mutex::new(Vec::new()),
-        });
-        let mut clients = write(&self.inner.clients);
         let max = self.inner.config.max_clients;
         if max > 0 && clients.len() >= max {
             return Err(RegisterError::Full);
@@ -328,7 +362,10 @@ impl Hub {
             return false;
         };
         let mut joined = lock(&client.channels);
-        if joined.iter().any(|c| &**c == channel) {
+        if joined.gone {
+            return false;
+        }
+        if joined.names.iter().any(|c| &**c == channel) {
             return true;
         }
         let mut index = write(&self.inner.channels);
@@ -337,7 +374,7 @@ impl Hub {
             None => Arc::from(channel),
         };
         index.entry(name.clone()).or_default().insert(id);
-        joined.push(name);
+        joined.names.push(name);
         true
     }
 
@@ -347,10 +384,10 @@ impl Hub {
             return false;
         };
         let mut joined = lock(&client.channels);
-        let Some(at) = joined.iter().position(|c| &**c == channel) else {
+        let Some(at) = joined.names.iter().position(|c| &**c == channel) else {
             return false;
         };
-        joined.swap_remove(at);
+        joined.names.swap_remove(at);
         self.unindex(id, channel);
         true
     }
@@ -368,7 +405,13 @@ impl Hub {
     /// The channels a client has joined.
     pub fn channels_of(&self, id: ClientId) -> Vec<String> {
         self.client(id)
-            .map(|c| lock(&c.channels).iter().map(|s| s.to_string()).collect())
+            .map(|c| {
+                lock(&c.channels)
+                    .names
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -387,7 +430,7 @@ impl Hub {
         let Some(client) = self.client(id) else {
             return 0;
         };
-        let joined = lock(&client.channels).clone();
+        let joined = lock(&client.channels).names.clone();
         let mut wakers = Vec::new();
         let history = lock(&self.inner.history);
         let missed = match history.since(last_id) {
@@ -465,8 +508,9 @@ impl Hub {
 
     /// Closes every client with `reason` and refuses new ones.
     pub fn close_all(&self, reason: CloseReason) {
-        self.inner.closed.store(true, Relaxed);
         let clients = read(&self.inner.clients);
+        // Set under the lock: see `register`.
+        self.inner.closed.store(true, Relaxed);
         for client in clients.values() {
             client.queue.close(reason);
         }
@@ -504,7 +548,11 @@ impl Hub {
         let reason = client.queue.closing().unwrap_or(CloseReason::Client);
         client.queue.close(reason);
         write(&self.inner.clients).remove(&id);
-        let joined = std::mem::take(&mut *lock(&client.channels));
+        let joined = {
+            let mut joined = lock(&client.channels);
+            joined.gone = true;
+            std::mem::take(&mut joined.names)
+        };
         for channel in joined {
             self.unindex(id, &channel);
         }
@@ -683,6 +731,64 @@ mod tests {
         let got = drain(&sub);
         assert_eq!(got[0], "event: ssehub-gap\ndata: unknown\n\n");
         assert_eq!(got.len(), 5);
+    }
+
+    #[test]
+    fn close_all_racing_register_leaves_no_open_client() {
+        use std::sync::atomic::AtomicUsize;
+        for _ in 0..500 {
+            let hub = hub(0);
+            let started = Arc::new(AtomicUsize::new(0));
+            let registering: Vec<_> = (0..3)
+                .map(|_| {
+                    let (hub, started) = (hub.clone(), started.clone());
+                    std::thread::spawn(move || {
+                        let mut subs = Vec::new();
+                        while let Ok(sub) = hub.register() {
+                            subs.push(sub);
+                            started.fetch_add(1, Relaxed);
+                        }
+                        subs
+                    })
+                })
+                .collect();
+            while started.load(Relaxed) < 3 {
+                std::hint::spin_loop();
+            }
+            hub.close_all(CloseReason::Shutdown);
+            for thread in registering {
+                for sub in thread.join().unwrap() {
+                    assert_eq!(sub.closing(), Some(CloseReason::Shutdown), "left open");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn join_racing_unregister_leaves_no_dangling_member() {
+        use std::sync::atomic::AtomicBool;
+        for _ in 0..300 {
+            let hub = hub(0);
+            let sub = hub.register().unwrap();
+            let id = sub.id();
+            let started = Arc::new(AtomicBool::new(false));
+            let joining = {
+                let (hub, started) = (hub.clone(), started.clone());
+                std::thread::spawn(move || {
+                    let mut n = 0;
+                    while hub.join(id, &format!("c{}", n % 4)) {
+                        n += 1;
+                        started.store(true, Relaxed);
+                    }
+                })
+            };
+            while !started.load(Relaxed) {
+                std::hint::spin_loop();
+            }
+            drop(sub);
+            joining.join().unwrap();
+            assert_eq!(hub.stats().channels, 0, "a channel kept the gone client");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! a standalone daemon.
 //!
 //! Module map:
+//! - [`batch`]: the one batching policy: queued frames into writes.
 //! - [`frame`]: one event into its SSE wire bytes, validated, done once.
 //! - [`queue`]: one client's bounded outgoing queue and why a client closed.
 //! - [`replay`]: the ring of recent events for `Last-Event-ID` resumes.
@@ -9,9 +10,12 @@
 //! - [`conn`]: the writer task that owns one native socket (batched,
 //!   vectored, chunked writes; disconnect detection).
 //! - [`runtime`]: the process-wide tokio runtime.
-//! - `node`: the napi binding (`NativeHub`) that index.js drives.
-//! - [`daemon`]: `ssehub <mode>`, the standalone servers on hyper.
+//! - `node`: the napi binding (`NativeHub`) that index.js drives (feature
+//!   `node`).
+//! - [`daemon`]: `ssehub <mode>`, the standalone servers on hyper (feature
+//!   `daemon`; `src/main.rs` is its binary).
 
+pub mod batch;
 pub mod conn;
 pub mod frame;
 pub mod hub;
@@ -19,5 +23,7 @@ pub mod queue;
 pub mod replay;
 pub mod runtime;
 
+#[cfg(feature = "daemon")]
 pub mod daemon;
-pub mod node;
+#[cfg(feature = "node")]
+mod node;

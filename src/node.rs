@@ -10,6 +10,9 @@
 //! Everything Rust tells JS goes through one weak threadsafe function,
 //! `onEvent(id, reason, data)`, so data and the close of one client stay
 //! in order and an idle hub never keeps Node's event loop alive.
+//!
+//! Errors JS must tell apart carry a stable `code` (see [`Code`]); every
+//! entry point catches panics, so none can cross into Node.
 
 use crate::conn::{self, StreamSettings};
 use crate::frame::{Event, FrameError};
@@ -20,9 +23,10 @@ use bytes::{Bytes, BytesMut};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 type EventArgs = FnArgs<(u32, Option<String>, Option<Buffer>)>;
 type EventFn = ThreadsafeFunction<EventArgs, (), EventArgs, Status, false, true>;
@@ -34,6 +38,8 @@ pub struct HubOptions {
     pub heartbeat_ms: Option<u32>,
     /// Recent events kept for Last-Event-ID replay.
     pub history: Option<u32>,
+    /// Frame bytes the replay history may hold.
+    pub history_bytes: Option<f64>,
     /// Bytes a client may have queued before it is closed as slow.
     pub max_queue_bytes: Option<f64>,
     /// Clients allowed at once; 0 means no limit.
@@ -64,18 +70,59 @@ pub struct NativeHub {
     preamble: Bytes,
     write_timeout: Option<Duration>,
     on_event: Arc<EventFn>,
+    /// The fd of each native client's socket, for socket options. A writer
+    /// task removes its entry (under the lock) before the fd is closed, so
+    /// an fd number is never used after it could be reused.
+    sockets: Arc<Mutex<HashMap<ClientId, i32>>>,
+    /// Per fallback client: JS is ready for its next batch.
+    acks: Arc<Mutex<HashMap<ClientId, Arc<Notify>>>>,
 }
 
-fn type_error(e: FrameError) -> Error {
-    Error::new(Status::InvalidArg, e.to_string())
+/// The `code` of each error JS must tell apart.
+#[derive(Debug, Clone, Copy)]
+enum Code {
+    /// `maxClients` are connected.
+    ClientLimit,
+    /// The hub was closed (`sse.close()`).
+    Closed,
+    /// A field that cannot be framed (a line break in event or id).
+    InvalidField,
+    /// The fd could not be duplicated (`EMFILE`...): Node still owns it.
+    NoFd,
+    /// The socket is not connected any more (the peer reset it).
+    NotConnected,
 }
 
-fn register_error(e: RegisterError) -> Error {
-    let msg = match e {
-        RegisterError::Full => "ssehub: client limit reached",
-        RegisterError::Closed => "ssehub: hub is closed",
-    };
-    Error::new(Status::GenericFailure, msg)
+impl Code {
+    fn as_str(self) -> &'static str {
+        match self {
+            Code::ClientLimit => "ERR_SSEHUB_CLIENT_LIMIT",
+            Code::Closed => "ERR_SSEHUB_CLOSED",
+            Code::InvalidField => "ERR_SSEHUB_INVALID_FIELD",
+            Code::NoFd => "ERR_SSEHUB_NO_FD",
+            Code::NotConnected => "ERR_SSEHUB_NOT_CONNECTED",
+        }
+    }
+}
+
+/// Throws a JS Error whose `code` is `code`; the returned error only tells
+/// napi-rs that an exception is pending.
+fn coded(env: &Env, code: Code, message: &str) -> Error {
+    match env.throw_error(message, Some(code.as_str())) {
+        Ok(()) => Error::new(Status::PendingException, message.to_string()),
+        Err(e) => e,
+    }
+}
+
+fn frame_error(env: &Env, e: FrameError) -> Error {
+    coded(env, Code::InvalidField, &e.to_string())
+}
+
+fn register_error(env: &Env, e: RegisterError) -> Error {
+    match e {
+        RegisterError::Full => coded(env, Code::ClientLimit, "ssehub: client limit reached"),
+        RegisterError::Closed => coded(env, Code::Closed, "ssehub: hub is closed"),
+    }
 }
 
 fn parse_reason(reason: &str) -> CloseReason {
@@ -90,8 +137,8 @@ fn parse_reason(reason: &str) -> CloseReason {
 
 #[napi]
 impl NativeHub {
-    #[napi(constructor)]
-    pub fn new(options: HubOptions, on_event: Function<EventArgs, ()>) -> Result<Self> {
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, options: HubOptions, on_event: Function<EventArgs, ()>) -> Result<Self> {
         let on_event: EventFn = on_event
             .build_threadsafe_function()
             .weak::<true>()
@@ -101,6 +148,9 @@ impl NativeHub {
         let config = HubConfig {
             max_queue_bytes: options.max_queue_bytes.map_or(1 << 20, |b| b as usize),
             history: options.history.unwrap_or(0) as usize,
+            history_bytes: options
+                .history_bytes
+                .map_or(HubConfig::default().history_bytes, |b| b as usize),
             heartbeat: match options.heartbeat_ms.unwrap_or(15_000) {
                 0 => None,
                 ms => Some(Duration::from_millis(ms.into())),
@@ -113,6 +163,16 @@ impl NativeHub {
         };
         // Node's thread queues; a runtime thread wakes the writers.
         hub.defer_wakes(true);
+        // A worker's env torn down (terminate()) would leave its streams open
+        // for good: close them. The hook must not keep the hub alive; it
+        // stays registered until the env goes (a few bytes per hub made):
+        // removing it from a finalizer could race the env's own teardown.
+        let weak = hub.downgrade();
+        env.add_env_cleanup_hook(weak, |weak| {
+            if let Some(hub) = weak.upgrade() {
+                hub.close_all(CloseReason::Shutdown);
+            }
+        })?;
         let reporter = on_event.clone();
         hub.on_close(move |id, reason| {
             let args = (id, Some(reason.as_str().to_string()), None).into();
@@ -128,6 +188,8 @@ impl NativeHub {
                 .filter(|&ms| ms > 0)
                 .map(|ms| Duration::from_millis(ms.into())),
             on_event,
+            sockets: Arc::default(),
+            acks: Arc::default(),
         })
     }
 
@@ -135,41 +197,101 @@ impl NativeHub {
     /// response head and serves the stream. JS must then stop reading and
     /// destroy its own copy. Returns the client's id.
     /// `extra_headers` are headers the app set on the response beforehand.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn adopt(
         &self,
+        env: Env,
         fd: i32,
         http11: bool,
         extra_headers: Option<Vec<Vec<String>>>,
     ) -> Result<u32> {
-        let stream = dup_tcp_stream(fd)?;
-        let sub = self.hub.register().map_err(register_error)?;
+        let stream = dup_tcp_stream(&env, fd)?;
+        let sub = self.hub.register().map_err(|e| register_error(&env, e))?;
         let id = sub.id();
         let settings = StreamSettings {
             head: self.head(http11, extra_headers.map(header_pairs)),
             chunked: http11,
             write_timeout: self.write_timeout,
         };
+        let sockets = self.sockets.clone();
+        lock(&sockets).insert(id, raw_fd(&stream));
         RUNTIME.spawn(async move {
+            // Inside the runtime: from_std registers with its reactor.
             match tokio::net::TcpStream::from_std(stream) {
-                Ok(stream) => conn::serve_tcp(stream, sub, settings).await,
-                Err(_) => sub.close(CloseReason::Client),
+                Ok(mut stream) => {
+                    conn::serve_tcp_on(&mut stream, sub, settings).await;
+                    lock(&sockets).remove(&id);
+                }
+                Err(_) => {
+                    lock(&sockets).remove(&id);
+                    sub.close(CloseReason::Client);
+                }
             }
         });
         Ok(id)
     }
 
+    /// `socket.setNoDelay` on a native client's socket. False if it is gone.
+    #[napi(catch_unwind)]
+    pub fn set_no_delay(&self, client: u32, on: bool) -> bool {
+        self.with_socket(client, |fd| {
+            set_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, on.into())
+        })
+    }
+
+    /// `socket.setKeepAlive` on a native client's socket: on or off, and
+    /// the idle time before the first probe (0 keeps the system's).
+    #[napi(catch_unwind)]
+    pub fn set_keep_alive(&self, client: u32, on: bool, initial_delay_ms: u32) -> bool {
+        self.with_socket(client, |fd| {
+            let mut ok = set_option(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, on.into());
+            if on && initial_delay_ms > 0 {
+                let secs = (initial_delay_ms / 1000).max(1) as i32;
+                ok &= set_keepalive_idle(fd, secs);
+            }
+            ok
+        })
+    }
+
+    fn with_socket(&self, client: u32, apply: impl FnOnce(i32) -> bool) -> bool {
+        let sockets = lock(&self.sockets);
+        sockets.get(&client).is_some_and(|&fd| apply(fd))
+    }
+
     /// Registers a client whose bytes JS writes itself (the fallback
     /// transport). Its batches arrive through `onEvent(id, null, data)`,
     /// starting with the preamble.
-    #[napi]
-    pub fn attach(&self) -> Result<u32> {
-        let sub = self.hub.register().map_err(register_error)?;
+    /// JS wrote the last batch and may take another ([`NativeHub::ack`]).
+    #[napi(catch_unwind)]
+    pub fn attach(&self, env: Env) -> Result<u32> {
+        let sub = self.hub.register().map_err(|e| register_error(&env, e))?;
         let id = sub.id();
-        let on_event = self.on_event.clone();
-        let preamble = self.preamble.clone();
-        RUNTIME.spawn(forward_to_js(sub, preamble, on_event));
+        let ready = Arc::new(Notify::new());
+        lock(&self.acks).insert(id, ready.clone());
+        let forward = Forward {
+            on_event: self.on_event.clone(),
+            ready,
+            acks: self.acks.clone(),
+        };
+        RUNTIME.spawn(forward.run(sub, self.preamble.clone()));
         Ok(id)
+    }
+
+    /// A fallback client's last batch is written (or buffered within
+    /// bounds): its next one may come.
+    #[napi(catch_unwind)]
+    pub fn ack(&self, client: u32) {
+        if let Some(ready) = lock(&self.acks).get(&client) {
+            ready.notify_one();
+        }
+    }
+
+    /// Queues bytes as they are (`res.write` on a native client), in order
+    /// with its events. False if the client is gone.
+    #[napi(catch_unwind)]
+    pub fn write_raw(&self, client: u32, bytes: Buffer) -> bool {
+        let bytes = Bytes::copy_from_slice(&bytes);
+        bytes.is_empty() || self.hub.send_to(client, bytes)
     }
 
     fn head(&self, http11: bool, extra: Option<Vec<(String, String)>>) -> Bytes {
@@ -190,9 +312,10 @@ impl NativeHub {
     }
 
     /// Frames an event and queues it to one client. False if it is gone.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn send(
         &self,
+        env: Env,
         client: u32,
         event: Option<String>,
         data: Option<String>,
@@ -200,27 +323,31 @@ impl NativeHub {
         retry: Option<f64>,
     ) -> Result<bool> {
         let e = event_of(&event, &data, &id, retry);
-        self.hub.send_event(client, &e).map_err(type_error)
+        self.hub
+            .send_event(client, &e)
+            .map_err(|e| frame_error(&env, e))
     }
 
     /// Frames an event once and queues it to every client.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn broadcast(
         &self,
+        env: Env,
         event: Option<String>,
         data: Option<String>,
         id: Option<String>,
         retry: Option<f64>,
     ) -> Result<u32> {
         let e = event_of(&event, &data, &id, retry);
-        let reached = self.hub.broadcast(&e).map_err(type_error)?;
+        let reached = self.hub.broadcast(&e).map_err(|e| frame_error(&env, e))?;
         Ok(reached as u32)
     }
 
     /// Frames an event once and queues it to the members of the channels.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn publish(
         &self,
+        env: Env,
         channels: Vec<String>,
         event: Option<String>,
         data: Option<String>,
@@ -229,61 +356,64 @@ impl NativeHub {
     ) -> Result<u32> {
         let e = event_of(&event, &data, &id, retry);
         let names: Vec<&str> = channels.iter().map(String::as_str).collect();
-        let reached = self.hub.publish(&names, &e).map_err(type_error)?;
+        let reached = self
+            .hub
+            .publish(&names, &e)
+            .map_err(|e| frame_error(&env, e))?;
         Ok(reached as u32)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn join(&self, client: u32, channel: String) -> bool {
         self.hub.join(client, &channel)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn leave(&self, client: u32, channel: String) -> bool {
         self.hub.leave(client, &channel)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn channels_of(&self, client: u32) -> Vec<String> {
         self.hub.channels_of(client)
     }
 
     /// Queues the events a client missed since `last_id`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn replay(&self, client: u32, last_id: String) -> u32 {
         self.hub.replay(client, &last_id) as u32
     }
 
     /// Wakes the writers of what single sends queued: index.js calls it
     /// once per tick (from a microtask) rather than once per send.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn flush(&self) {
         self.hub.flush_wakes();
     }
 
     /// Starts closing one client; its close is reported through onEvent.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close_client(&self, client: u32, reason: String) -> bool {
         self.hub.close_client(client, parse_reason(&reason))
     }
 
     /// Closes every client gracefully and refuses new ones.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close_all(&self) {
         self.hub.close_all(CloseReason::Shutdown);
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn queued_bytes(&self, client: u32) -> Option<f64> {
         self.hub.queued_bytes(client).map(|b| b as f64)
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn client_count(&self) -> u32 {
         self.hub.client_count() as u32
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> HubStats {
         let s = self.hub.stats();
         HubStats {
@@ -321,10 +451,15 @@ fn event_of<'a>(
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Duplicates a socket fd owned by Node into a non-blocking std stream.
-/// Fails (and leaves Node's socket untouched) if `fd` is not a TCP socket.
+/// Fails (and leaves Node's socket untouched) if `fd` is not a connected
+/// TCP socket, with [`Code::NoFd`] when no fd is left to duplicate into.
 #[cfg(unix)]
-fn dup_tcp_stream(fd: i32) -> Result<std::net::TcpStream> {
+fn dup_tcp_stream(env: &Env, fd: i32) -> Result<std::net::TcpStream> {
     use std::os::fd::BorrowedFd;
     if fd < 0 {
         return Err(Error::new(Status::InvalidArg, "ssehub: invalid fd"));
@@ -332,43 +467,115 @@ fn dup_tcp_stream(fd: i32) -> Result<std::net::TcpStream> {
     // SAFETY: JS passes the fd of a live socket it still owns; it is only
     // borrowed for the duration of the F_DUPFD_CLOEXEC call.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let owned = borrowed.try_clone_to_owned()?;
+    let owned = borrowed.try_clone_to_owned().map_err(|e| {
+        coded(
+            env,
+            Code::NoFd,
+            &format!("ssehub: cannot duplicate the socket: {e}"),
+        )
+    })?;
     let stream = std::net::TcpStream::from(owned);
-    stream.peer_addr()?; // not a connected TCP socket: refuse
-    stream.set_nonblocking(true)?;
-    stream.set_nodelay(true)?;
+    let not_connected = |e: std::io::Error| {
+        coded(
+            env,
+            Code::NotConnected,
+            &format!("ssehub: socket not connected: {e}"),
+        )
+    };
+    stream.peer_addr().map_err(not_connected)?;
+    stream.set_nonblocking(true).map_err(not_connected)?;
+    stream.set_nodelay(true).map_err(not_connected)?;
     Ok(stream)
 }
 
 #[cfg(not(unix))]
-fn dup_tcp_stream(_fd: i32) -> Result<std::net::TcpStream> {
+fn dup_tcp_stream(_env: &Env, _fd: i32) -> Result<std::net::TcpStream> {
     Err(Error::new(
         Status::GenericFailure,
         "ssehub: fd adoption needs a Unix platform",
     ))
 }
 
-/// The writer task of an external client: passes each batch to JS as one
-/// buffer. Ends, and unregisters, when the client closes.
-async fn forward_to_js(sub: Subscription, preamble: Bytes, on_event: Arc<EventFn>) {
-    let id: ClientId = sub.id();
-    let send = |bytes: Vec<u8>| {
-        let args = (id, None, Some(Buffer::from(bytes))).into();
-        on_event.call(args, ThreadsafeFunctionCallMode::NonBlocking);
-    };
-    send(preamble.to_vec());
-    let mut batch = VecDeque::new();
-    while sub.next_batch(&mut batch).await.is_ok() {
-        let mut joined = Vec::with_capacity(batch.iter().map(Bytes::len).sum());
-        batch.drain(..).for_each(|b| joined.extend_from_slice(&b));
-        send(joined);
-    }
+#[cfg(unix)]
+fn raw_fd(stream: &std::net::TcpStream) -> i32 {
+    std::os::fd::AsRawFd::as_raw_fd(stream)
 }
 
-/// Runs the standalone daemon (`ssehub <mode> [flags]`) on this thread
-/// until it stops; returns the exit code. Called by bin/ssehub.js.
-#[napi]
-#[cfg_attr(test, allow(dead_code))] // only called through napi, absent in tests
-pub fn run_daemon(args: Vec<String>) -> i32 {
-    crate::daemon::run(args)
+#[cfg(not(unix))]
+fn raw_fd(_stream: &std::net::TcpStream) -> i32 {
+    -1
+}
+
+#[cfg(unix)]
+fn set_option(fd: i32, level: i32, name: i32, value: i32) -> bool {
+    // SAFETY: `fd` is a live socket (see `NativeHub::sockets`); the value
+    // is a plain int of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    rc == 0
+}
+
+#[cfg(not(unix))]
+fn set_option(_fd: i32, _level: i32, _name: i32, _value: i32) -> bool {
+    false
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_keepalive_idle(fd: i32, secs: i32) -> bool {
+    set_option(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, secs)
+}
+
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+fn set_keepalive_idle(fd: i32, secs: i32) -> bool {
+    set_option(fd, libc::IPPROTO_TCP, libc::TCP_KEEPALIVE, secs)
+}
+
+#[cfg(not(unix))]
+fn set_keepalive_idle(_fd: i32, _secs: i32) -> bool {
+    false
+}
+
+/// The writer task of an external client: passes each batch to JS as one
+/// buffer, and takes the next only once JS has written the last (`ack`).
+/// So what waits for a slow reader waits in the client's bounded queue,
+/// where `maxQueueBytes` applies, never as copies queued toward JS.
+struct Forward {
+    on_event: Arc<EventFn>,
+    ready: Arc<Notify>,
+    acks: Arc<Mutex<HashMap<ClientId, Arc<Notify>>>>,
+}
+
+impl Forward {
+    async fn run(self, sub: Subscription, preamble: Bytes) {
+        let id: ClientId = sub.id();
+        let mut batch = VecDeque::from([preamble]);
+        loop {
+            let mut joined = Vec::with_capacity(batch.iter().map(Bytes::len).sum());
+            batch.drain(..).for_each(|b| joined.extend_from_slice(&b));
+            let args = (id, None, Some(Buffer::from(joined))).into();
+            if self
+                .on_event
+                .call(args, ThreadsafeFunctionCallMode::NonBlocking)
+                != Status::Ok
+            {
+                sub.close(CloseReason::Client); // JS is gone (env torn down)
+                break;
+            }
+            let acked = tokio::select! {
+                () = self.ready.notified() => true,
+                _ = sub.aborted() => false,
+            };
+            if !acked || sub.next_batch(&mut batch).await.is_err() {
+                break;
+            }
+        }
+        lock(&self.acks).remove(&id);
+    }
 }

@@ -71,6 +71,11 @@ struct State {
     abort_waker: Option<Waker>,
 }
 
+/// A batch deque grown past this many slots by a burst is dropped when the
+/// client goes idle, so an idle client does not keep a burst's worth of
+/// slots (while the burst lasts, both deques are reused: no allocation).
+const KEEP_SLOTS: usize = 64;
+
 /// The queue shared by the hub (producer) and one writer (consumer).
 pub struct Queue {
     limit: usize,
@@ -105,6 +110,10 @@ impl Queue {
         let mut state = self.lock();
         if state.closing.is_some() {
             return (Pushed::Closed, None);
+        }
+        if frame.is_empty() {
+            // Nothing to write; an empty chunk would end a chunked body.
+            return (Pushed::Queued, None);
         }
         // One frame bigger than the limit is not counted, only the backlog
         // beside it: such a frame is shared (not copied) across clients, and
@@ -168,6 +177,11 @@ impl Queue {
         self.lock().queued_bytes
     }
 
+    #[cfg(test)]
+    fn slots(&self) -> usize {
+        self.lock().frames.capacity()
+    }
+
     /// Takes every queued frame at once into `batch` (which must be empty),
     /// or reports the close reason once the queue is drained and closing.
     pub fn poll_batch(
@@ -184,6 +198,13 @@ impl Queue {
         }
         if let Some(reason) = state.closing {
             return Poll::Ready(Err(reason));
+        }
+        // Idle: let a burst's slots go, ours and the writer's.
+        if batch.capacity() > KEEP_SLOTS {
+            *batch = VecDeque::new();
+        }
+        if state.frames.capacity() > KEEP_SLOTS {
+            state.frames = VecDeque::new();
         }
         match &state.waker {
             Some(w) if w.will_wake(cx.waker()) => {}
@@ -280,6 +301,32 @@ mod tests {
             poll(&q, &mut batch),
             Poll::Ready(Err(CloseReason::Shutdown))
         );
+    }
+
+    #[test]
+    fn buffers_shrink_back_after_a_burst() {
+        let q = Queue::new(1 << 20);
+        let mut batch = VecDeque::new();
+        for _ in 0..10_000 {
+            q.push(Bytes::from_static(b"x"));
+        }
+        assert_eq!(poll(&q, &mut batch), Poll::Ready(Ok(())));
+        batch.clear();
+        assert_eq!(poll(&q, &mut batch), Poll::Pending, "idle after the burst");
+        assert!(
+            batch.capacity() <= KEEP_SLOTS,
+            "writer kept {}",
+            batch.capacity()
+        );
+        assert!(q.slots() <= KEEP_SLOTS, "queue kept {}", q.slots());
+    }
+
+    #[test]
+    fn an_empty_frame_is_not_queued() {
+        let q = Queue::new(64);
+        assert_eq!(q.push(Bytes::new()), Pushed::Queued);
+        let mut batch = VecDeque::new();
+        assert_eq!(poll(&q, &mut batch), Poll::Pending);
     }
 
     #[test]

@@ -57,7 +57,7 @@ async function daemonServer() {
   const [port, metrics] = [await lib.freePort(), await lib.freePort()]
   const d = start(['channels', '-n', '-l', '/dev/null', '-p', `127.0.0.1:${port}`, '--metrics', String(metrics),
     '--heartbeat', '1'], { env: { SSEHUB_THREADS: '2' } })
-  const status = async () => JSON.parse(split(await raw(metrics, 'GET /status HTTP/1.1\r\nHost: x\r\n\r\n',
+  const status = async () => JSON.parse(split(await raw(metrics, 'GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n',
     { until: (t) => t.trimEnd().endsWith('}') })).body)
   await lib.until(() => status().then(() => true, () => false), 10000, 'the daemon to listen')
   return {

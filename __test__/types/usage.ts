@@ -37,3 +37,20 @@ const stats: SSE.Stats = sse.stats()
 void reached
 void stats
 sse.close().then(() => server.close())
+
+// HTTP/2 (compat API) requests, the 'native' transport, the resolved options.
+import * as http2 from 'node:http2'
+const h2 = http2.createServer()
+const h2sse = new SSE(h2, { transport: 'native', historyBytes: 1 << 20, refuse: 'retry', retryAfter: 2000 })
+h2.on('request', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+  const client = h2sse.handleRequest(req, res)
+  client.join('h2') // never null: no check needed
+  const transport: 'native' | 'fallback' | 'none' = client.transport
+  void transport
+})
+const heartbeat: number = h2sse.options.heartbeat
+const mode: 'auto' | 'native' | 'fallback' = h2sse.options.transport
+const failures: number = h2sse.stats().takeoverFailures
+void heartbeat
+void mode
+void failures

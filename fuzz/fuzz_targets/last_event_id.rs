@@ -4,7 +4,7 @@
 //! ring (the addon's `history`), resumed from any id.
 
 use libfuzzer_sys::fuzz_target;
-use ssehub::daemon::{demo, http};
+use ssehub::daemon::fuzz::{demo, http};
 use ssehub::frame::Event;
 use ssehub::hub::{Hub, HubConfig};
 use std::collections::VecDeque;

@@ -1,46 +1,96 @@
 'use strict'
 // The JS fallback transport, for sockets Rust cannot own (TLS, HTTP/2,
-// Unix-domain sockets, Windows, requests with a body). The hub still does
-// framing, fan-out, heartbeats and replay; it hands each batch of frames
-// back to JS, which writes it to `res`. Same API, same bytes.
+// Unix-domain sockets, Windows, requests with a body, a response pipelined
+// behind another). The hub still does framing, fan-out, heartbeats and
+// replay; it hands each batch of frames back to JS, which writes it to
+// `res`. Same API, same bytes.
+//
+// The hub sends a client's next batch only once JS has written the last
+// (`ack`): what waits for a slow reader waits in the client's bounded queue
+// in Rust, where `maxQueueBytes` applies exactly as on the native transport.
+
+const { bindRaw } = require('./raw')
 
 class FallbackStream {
   /**
-   * @param {object} native the NativeHub
-   * @param {import('http').ServerResponse} res
-   * @param {Record<string,string>} headers response headers, in order
-   * @param {number} maxQueueBytes bytes `res` may buffer before the client is slow
+   * Registers the client first: past `maxClients` or during shutdown this
+   * throws (lib/codes.js) before any head is written, so a 503 can go out.
+   * @param {import('../sse')} sse
+   * @param {Record<string,string|string[]>} headers response headers, in order
    */
-  constructor(native, req, res, headers, maxQueueBytes) {
-    this.native = native
+  constructor(sse, req, res, headers) {
+    this._sse = sse
+    this._native = sse._native
+    this._server = sse.server
+    /** Set once `res.end()` was called by user code (or the hub ended the stream). */
+    this._ended = false
+    this.kind = 'fallback'
+    this.id = this._native.attach()
+    this._req = req
     this.res = res
-    this.maxQueueBytes = maxQueueBytes
+    this.maxQueueBytes = sse.options.maxQueueBytes
     /** The biggest batch written since the response buffer was last empty. */
     this.biggest = 0
+    this._ack = () => this._native.ack(this.id)
     if (req.socket && typeof req.socket.setNoDelay === 'function') req.socket.setNoDelay(true)
-    res.writeHead(200, headers)
-    this.id = native.attach()
-    res.on('close', () => native.closeClient(this.id, 'client'))
-    res.on('error', () => native.closeClient(this.id, 'client'))
+    try {
+      res.writeHead(200, headers)
+    } catch (err) {
+      this._native.closeClient(this.id, 'client') // never opened: do not hold a slot
+      throw err
+    }
+    const gone = () => this._native.closeClient(this.id, 'client')
+    this._gone = gone
+    res.on('close', gone)
+    res.on('error', gone)
+    // A response pipelined behind another has no socket yet, and gets no
+    // 'close' when the connection dies first: watch the connection too.
+    this._socket = req.httpVersionMajor < 2 && req.socket && typeof req.socket.once === 'function' ? req.socket : null
+    if (this._socket) this._socket.once('close', gone)
+    // User code's res.write/end go through the hub, in order with events;
+    // the stream itself writes with the originals.
+    this._own = bindRaw(this, res)
   }
 
-  /** Writes one batch of frames; a client that stops reading is closed as slow. */
-  write(buffer) {
-    if (this.res.writableEnded || this.res.destroyed) return
+  /** Writes one batch from the hub; a client that stops reading is closed as slow. */
+  deliver(buffer) {
+    const res = this.res
+    if (res.finished || res.destroyed) return // (writableEnded is user code's view)
     // As in the native queue, one batch bigger than the limit is not counted,
     // only the backlog beside it: else one huge event drops every reader.
-    if (this.res.writableLength === 0) this.biggest = 0
+    if (res.writableLength === 0) this.biggest = 0
     this.biggest = Math.max(this.biggest, buffer.length)
-    this.res.write(buffer)
+    const flowing = this._own.write.call(res, buffer)
     const uncounted = this.biggest > this.maxQueueBytes ? this.biggest : 0
-    if (this.res.writableLength - uncounted > this.maxQueueBytes) this.native.closeClient(this.id, 'slow')
+    if (res.writableLength - uncounted > this.maxQueueBytes) return this._native.closeClient(this.id, 'slow')
+    if (flowing) this._ack()
+    else res.once('drain', this._ack)
   }
 
   /** Ends the response after the hub reported the close. */
-  end(reason) {
-    if (this.res.writableEnded || this.res.destroyed) return
-    if (reason === 'slow' || reason === 'timeout') this.res.destroy()
-    else this.res.end()
+  ended(reason) {
+    this._ended = true
+    if (this._socket) this._socket.removeListener('close', this._gone)
+    const res = this.res
+    res.removeListener('drain', this._ack)
+    if (res.finished || res.destroyed) return
+    if (reason === 'slow' || reason === 'timeout') return res.destroy()
+    if (this._server && this._server.listening === false) this._letConnectionGo()
+    this._own.end.call(res)
+  }
+
+  /**
+   * During `server.close()` the connection must not stay open for more
+   * requests once the stream ended, or the server never finishes closing.
+   */
+  _letConnectionGo() {
+    const stream = this._req.stream
+    if (stream && stream.session && typeof stream.session.close === 'function') {
+      stream.session.close() // HTTP/2: GOAWAY, the session ends after its streams
+    } else {
+      this.res.shouldKeepAlive = false
+      this.res._last = true // Node's http server ends the socket after this response
+    }
   }
 }
 

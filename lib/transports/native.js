@@ -4,6 +4,15 @@
 // head and owns the stream; then JS destroys its own copy. `destroy()`
 // only closes Node's fd: `end()` or `resetAndDestroy()` would send a FIN
 // or RST on the shared connection.
+//
+// What user code written for `sse` does with `client.req` and `client.res`
+// keeps working: `req.socket` becomes a DetachedSocket (addresses, socket
+// options applied to the Rust-owned fd, `destroy()`), `res.write` and
+// `res.end` go through the client's queue in order with its events, and
+// `'close'` on req, res and socket fires when the stream ends.
+
+const { EventEmitter } = require('node:events')
+const { writeRaw, endRaw } = require('./raw')
 
 /** Whether this request's socket can be handed to Rust. */
 function canAdopt(req, res) {
@@ -16,6 +25,9 @@ function canAdopt(req, res) {
   if (req.httpVersionMajor !== 1) return false
   if (req.method === 'HEAD' || hasBody(req)) return false
   if (res.headersSent) return false
+  // Pipelined behind a response still being written: the socket is not this
+  // response's yet, and taking it over would cut the earlier one short.
+  if (res.socket !== socket || socket._httpMessage !== res) return false
   return true
 }
 
@@ -24,56 +36,243 @@ function hasBody(req) {
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined
 }
 
-/**
- * Hands the socket to the hub. Returns the client id; throws (leaving the
- * socket to Node) if Rust refuses it.
- */
-function adopt(native, req, res, headers) {
-  const socket = req.socket
-  const handle = socket._handle
-  handle.readStop()
-  let id
-  try {
-    id = native.adopt(handle.fd, req.httpVersionMinor !== 0, headers)
-  } catch (err) {
-    handle.readStart()
-    throw err
+/** The connection of a native client, standing in for Node's Socket. */
+class DetachedSocket extends EventEmitter {
+  constructor(native, id, socket) {
+    super()
+    this._native = native
+    this._id = id
+    this.remoteAddress = socket.remoteAddress
+    this.remotePort = socket.remotePort
+    this.remoteFamily = socket.remoteFamily
+    this.localAddress = socket.localAddress
+    this.localPort = socket.localPort
+    this.encrypted = false
+    this.destroyed = false
+    this.readyState = 'open'
+    this.writable = true
+    /** The last `setTimeout` value (see README: no idle timeout fires). */
+    this.timeout = 0
   }
-  const addresses = socketStub(socket)
-  socket.destroy()
-  release(req, res, socket, addresses)
-  return id
+
+  address() {
+    return { address: this.localAddress, family: this.remoteFamily, port: this.localPort }
+  }
+
+  setNoDelay(noDelay = true) {
+    this._native.setNoDelay(this._id, Boolean(noDelay))
+    return this
+  }
+
+  setKeepAlive(enable = false, initialDelay = 0) {
+    const delayMs = Number.isFinite(initialDelay) && initialDelay > 0 ? Math.min(initialDelay, 0xffffffff) : 0
+    this._native.setKeepAlive(this._id, Boolean(enable), Math.floor(delayMs))
+    return this
+  }
+
+  /**
+   * Recorded, and `callback` becomes a 'timeout' listener as on a Socket;
+   * the stream itself is guarded by the hub's `writeTimeout` and heartbeats.
+   */
+  setTimeout(ms, callback) {
+    this.timeout = Number(ms) || 0
+    if (typeof callback === 'function') this.once('timeout', callback)
+    return this
+  }
+
+  /** Ends the stream at once, dropping what is still queued. */
+  destroy() {
+    if (!this.destroyed) this._native.closeClient(this._id, 'client')
+    return this
+  }
+
+  /** Ends the stream after what is queued, like `client.close()`. */
+  end() {
+    if (!this.destroyed) this._native.closeClient(this._id, 'server')
+    return this
+  }
+
+  ref() {
+    return this
+  }
+
+  unref() {
+    return this
+  }
+
+  /** Called when the stream ended. */
+  _closed(graceful) {
+    if (this.destroyed) return
+    this.destroyed = true
+    this.writable = false
+    this.readyState = 'closed'
+    if (graceful) this.emit('end')
+    this.emit('close', false)
+  }
 }
 
-/** What is still true of a socket once Rust owns it: its addresses. */
-function socketStub(socket) {
-  return Object.freeze({
-    remoteAddress: socket.remoteAddress,
-    remotePort: socket.remotePort,
-    remoteFamily: socket.remoteFamily,
-    localAddress: socket.localAddress,
-    localPort: socket.localPort,
-    encrypted: false,
-    destroyed: true,
-    readyState: 'closed',
-  })
+/** One native stream: the id in the hub and the req/res it stands behind. */
+class NativeStream {
+  /**
+   * Hands the socket to the hub. Throws (leaving the socket to Node) if
+   * Rust refuses it; the error's `code` says why (lib/codes.js).
+   */
+  constructor(sse, req, res, headers) {
+    const socket = req.socket
+    const handle = socket._handle
+    handle.readStop()
+    try {
+      this.id = sse._native.adopt(handle.fd, req.httpVersionMinor !== 0, headers)
+    } catch (err) {
+      handle.readStart()
+      throw err
+    }
+    this.kind = 'native'
+    this._sse = sse
+    this._req = req
+    this._res = res
+    this._ended = false
+    this._finished = false
+    this.socket = new DetachedSocket(sse._native, this.id, socket)
+    this._server = socket.server || socket._server || null
+    holdServer(this._server)
+    this._ignoreAbort = true
+    bindRequest(this, req)
+    socket.once('close', () => (this._ignoreAbort = false))
+    socket.destroy()
+    release(req, res, socket, this.socket)
+    bindResponse(this, res)
+  }
+
+  /** Called when the hub reports the stream ended: tell req, res and socket. */
+  ended(reason) {
+    const graceful = reason === 'server' || reason === 'shutdown'
+    this._ended = true
+    this.socket._closed(graceful)
+    releaseServer(this._server)
+    const req = this._req
+    const res = this._res
+    Object.setPrototypeOf(req, Object.getPrototypeOf(Object.getPrototypeOf(req)))
+    if (graceful && req.complete) req.resume()
+    else if (!req.destroyed) req.destroy()
+    if (graceful) {
+      this._finished = true
+      res.emit('finish')
+    }
+    res.destroyed = true
+    res.emit('close')
+  }
+}
+
+/**
+ * Node counts the connection as gone once its Socket is destroyed, so
+ * `server.close()` would finish (and its 'close' fire) while streams are
+ * still open, unlike with `sse`: count each native stream as a connection
+ * until it ends.
+ */
+function holdServer(server) {
+  if (server && typeof server._connections === 'number') server._connections++
+}
+
+function releaseServer(server) {
+  if (!server || typeof server._connections !== 'number') return
+  server._connections--
+  if (typeof server._emitCloseIfDrained === 'function') server._emitCloseIfDrained()
+}
+
+/** The NativeStream behind a bound req or res (shared methods, no closures). */
+const kStream = Symbol('ssehub.nativeStream')
+
+/**
+ * Node aborts the request when its Socket closes, which here is at once:
+ * that abort is ignored, and a `req.destroy()` by the app ends the stream.
+ */
+function bindRequest(stream, req) {
+  req[kStream] = stream
+  Object.setPrototypeOf(req, derived(Object.getPrototypeOf(req), REQUEST))
+}
+
+/**
+ * `proto` with `overrides` on top, made once per prototype (Express gives
+ * `req`/`res` its own). A swapped prototype, not own properties: a dozen
+ * properties added to a live ServerResponse turn it into a slow
+ * dictionary-mode object, over 2 KiB more per client.
+ */
+function derived(proto, overrides) {
+  let cache = DERIVED.get(overrides)
+  if (!cache) DERIVED.set(overrides, (cache = new WeakMap()))
+  let made = cache.get(proto)
+  if (!made) cache.set(proto, (made = Object.create(proto, overrides)))
+  return made
+}
+
+const DERIVED = new WeakMap()
+
+const method = (fn) => ({ value: fn, configurable: true, writable: true })
+
+const REQUEST = {
+  destroy: method(function destroy() {
+    const stream = this[kStream]
+    if (!stream._ignoreAbort && !stream.socket.destroyed) stream.socket.destroy()
+    return this
+  }),
+}
+const getter = (fn) => ({ get: fn, configurable: true })
+
+/** What `client.res` does once Rust owns the socket: writes and ends go to the stream. */
+const RESPONSE = {
+  write: method(function write(chunk, encoding, callback) {
+    return writeRaw(this[kStream], chunk, encoding, callback)
+  }),
+  end: method(function end(chunk, encoding, callback) {
+    endRaw(this[kStream], this, chunk, encoding, callback)
+    return this
+  }),
+  flushHeaders: method(function flushHeaders() {}),
+  destroy: method(function destroy() {
+    this[kStream].socket.destroy()
+    return this
+  }),
+  writableLength: getter(function writableLength() {
+    const stream = this[kStream]
+    return stream.socket.destroyed ? 0 : stream._sse._native.queuedBytes(stream.id) || 0
+  }),
+  writableEnded: getter(function writableEnded() {
+    return this[kStream]._ended
+  }),
+  writableFinished: getter(function writableFinished() {
+    return this[kStream]._finished === true
+  }),
+  finished: getter(function finished() {
+    return this[kStream]._ended
+  }),
+}
+
+function bindResponse(stream, res) {
+  // Node's own checks (writeHead, setHeader after the head) then throw
+  // ERR_HTTP_HEADERS_SENT as they would with `sse`: the head is written.
+  res._header = res._header || 'HTTP/1.1 200 OK\r\n\r\n'
+  res._headerSent = true
+  res[kStream] = stream
+  Object.setPrototypeOf(res, derived(Object.getPrototypeOf(res), RESPONSE))
 }
 
 /**
  * Lets go of Node's destroyed Socket: `req` and `res` would otherwise keep
  * it, its parser state and its listeners alive for the whole stream (about
- * 2 KiB a client). `req.socket` becomes a frozen record of the addresses.
+ * 2 KiB a client). `req.socket` and `res.socket` become the DetachedSocket.
  */
-function release(req, res, socket, addresses) {
+function release(req, res, socket, detached) {
   if (typeof res.detachSocket === 'function' && res.socket === socket) res.detachSocket(socket)
   // Node's http server binds these to the socket and its connection state;
-  // `res` stays reachable as `client.res` but will never finish: unbind them.
+  // the stream now ends through the hub: unbind them.
   if (typeof res._onPendingData === 'function') res._onPendingData = noop
   res.removeAllListeners('finish')
-  req.socket = addresses
-  if (req.client === socket) req.client = addresses
+  req.socket = detached
+  res.socket = detached
+  if (req.client === socket) req.client = detached
 }
 
 function noop() {}
 
-module.exports = { canAdopt, adopt }
+module.exports = { canAdopt, NativeStream }

@@ -4,14 +4,19 @@
 //! `Last-Event-ID: message-N` resumes at N, `count` bounds the stream.
 //! `/status` lists the streams; `/metrics` is ours.
 
-use super::gorand::random_string;
-use super::http::{
-    date, go_duration, go_error, go_reply, is_http10, reply, rfc3339_nano, scan_int, Form,
-    ReplyBody,
-};
+use super::app::{self, App, Budget};
+use super::exit::{self, Fail};
+use super::go::rand::random_string;
+use super::go::text::{go_duration, rfc3339_nano, scan_int};
 use super::log::{Logger, Sink, Stamp};
-use super::server::{self, Conn, Handler, Listener, NoHooks, Shutdown};
-use super::{body::HubBody, metrics};
+use super::metrics::Ops;
+use super::net::addr;
+use super::net::form::{go_parse_query, Form};
+use super::net::head::{Limits, RequestInfo};
+use super::net::peer::Conn;
+use super::net::reply::{date, go_error, go_reply, reply, ReplyBody};
+use super::net::server::{Opening, Reply, Service};
+use super::net::stream::StreamReply;
 use crate::frame::Event;
 use crate::hub::{ClientId, Hub, HubConfig};
 use crate::queue::CloseReason;
@@ -19,7 +24,7 @@ use crate::runtime::RUNTIME;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,10 +33,13 @@ usage: ssehub demo [--help]
 
 A Server-Sent Events test stream (drop-in for mpetazzoni/sse-server).
 Configured by the environment:
-  PORT             port to listen on, every interface (default 8080)
+  PORT             port to listen on (default 8080)
+  HOST             address to listen on (default: every interface;
+                   127.0.0.1 for loopback only)
   AUTH_TOKEN       require 'Authorization: Bearer <token>'
   AUTH_TOKEN_FILE  read the token from this file (trimmed); wins over AUTH_TOKEN
-  MAX_CLIENTS      streams at once; past it, 503 (default 10000, 0 = no limit)
+  MAX_CLIENTS      streams at once; past it, 503 (default: the open-file
+                   limit less a reserve; 0 = no limit)
   METRICS_PUBLIC   1: serve /metrics to every peer (default: loopback peers
                    only, unless AUTH_TOKEN guards it)
 Endpoints:
@@ -62,9 +70,10 @@ struct Demo {
     /// Open streams by remote address (the original's unsynchronised map).
     streams: Mutex<BTreeMap<String, Stream>>,
     /// Lines on stdout, as the original prints them.
-    log: Logger,
+    log: Arc<Logger>,
     /// `/metrics` (ours, not the original's) for every peer.
     metrics_public: bool,
+    ops: Ops,
 }
 
 /// Runs the demo mode; returns the exit code.
@@ -72,38 +81,44 @@ pub fn run(args: &[String]) -> i32 {
     if let Some(arg) = args.first() {
         if arg == "-h" || arg == "--help" || arg == "-help" {
             println!("{HELP}");
-            return 0;
+            return exit::OK;
         }
-        eprintln!("ssehub demo: unexpected argument '{arg}' (configure with PORT, AUTH_TOKEN, AUTH_TOKEN_FILE; see --help)");
-        return 64;
+        eprintln!("ssehub demo: unexpected argument '{arg}' (configure with PORT, HOST, AUTH_TOKEN, AUTH_TOKEN_FILE; see --help)");
+        return exit::USAGE;
     }
-    let port = std::env::var("PORT").ok().filter(|p| !p.is_empty());
-    let port = port.unwrap_or_else(|| "8080".into());
-    let Some(port) = server::parse_port(&port) else {
-        eprintln!("ssehub demo: PORT '{port}' is not a port number or service name");
-        return 64;
+    match settings().and_then(|s| RUNTIME.block_on(serve(s))) {
+        Ok(code) => code,
+        Err(f) => f.report("demo"),
+    }
+}
+
+/// The settings from the environment, as the original reads it.
+fn settings() -> Result<Settings, Fail> {
+    let env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let port = env("PORT").unwrap_or_else(|| "8080".into());
+    let Some(port) = addr::parse_port(&port) else {
+        return Err(exit::fail(
+            exit::USAGE,
+            format!("PORT '{port}' is not a port number or service name"),
+        ));
     };
-    let interval = std::env::var("SSEHUB_DEMO_INTERVAL_MS")
-        .ok()
+    let interval = env("SSEHUB_DEMO_INTERVAL_MS")
         .and_then(|v| v.parse().ok())
         .map_or(Duration::from_secs(1), Duration::from_millis);
-    let max_clients = match std::env::var("MAX_CLIENTS").ok().filter(|v| !v.is_empty()) {
-        None => server::DEFAULT_MAX_CLIENTS,
-        Some(v) => match server::parse_max_clients(&v) {
-            Ok(n) => n,
-            Err(e) => {
-                eprintln!("ssehub demo: MAX_CLIENTS: {e}");
-                return 64;
-            }
-        },
+    let max_clients = match env("MAX_CLIENTS") {
+        None => None,
+        Some(v) => Some(
+            app::parse_max_clients(&v)
+                .map_err(|e| exit::fail(exit::USAGE, format!("MAX_CLIENTS: {e}")))?,
+        ),
     };
-    let settings = Settings {
+    Ok(Settings {
+        host: env("HOST").unwrap_or_default(),
         port,
         token: auth_token(),
         interval,
         max_clients,
-    };
-    RUNTIME.block_on(serve(settings))
+    })
 }
 
 /// The token from `AUTH_TOKEN_FILE` (trimmed) or else `AUTH_TOKEN`.
@@ -147,109 +162,165 @@ fn os_error(e: &std::io::Error) -> String {
 
 /// The demo's settings, from its environment.
 struct Settings {
+    host: String,
     port: u16,
     token: Option<String>,
     interval: Duration,
-    max_clients: usize,
+    max_clients: Option<usize>,
 }
 
-async fn serve(settings: Settings) -> i32 {
+async fn serve(settings: Settings) -> Result<i32, Fail> {
     let Settings {
+        host,
         port,
         token,
         interval,
         max_clients,
     } = settings;
-    let tcp = match server::bind(&format!(":{port}"), "").await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("ssehub demo: cannot listen on :{port}: {e}");
-            return 73;
-        }
+    let log = Arc::new(Logger::new(Sink::Stdout, Stamp::Bare));
+    let said = log.clone();
+    let mut app = App::new(Limits::default(), 1, move |sig| {
+        said.line(format_args!("Received {sig}, stopping."));
+    })?;
+    let spec = if host.is_empty() {
+        format!(":{port}")
+    } else {
+        format!("{host}:{port}")
     };
+    let tcp = app::bind(&spec, "").await?;
     let bound = tcp.local_addr().map_or(port, |a| a.port());
+    let budget = Budget::new(max_clients);
     let demo = Arc::new(Demo {
         hub: Hub::new(HubConfig {
-            max_clients,
+            max_clients: budget.max_clients,
             ..HubConfig::default()
         }),
         token,
         interval,
         streams: Mutex::new(BTreeMap::new()),
-        log: Logger::new(Sink::Stdout, Stamp::Bare),
+        log,
         metrics_public: std::env::var("METRICS_PUBLIC").is_ok_and(|v| v == "1"),
+        ops: Ops::new("demo"),
     });
     demo.log
         .line(format_args!("Starting sse-server at :{bound} ..."));
-    let shutdown = Shutdown::default();
-    let said = demo.clone();
-    if let Err(e) = server::on_signals(shutdown.clone(), move |sig| {
-        said.log.line(format_args!("Received {sig}, stopping."));
-    }) {
-        eprintln!("ssehub demo: cannot watch signals: {e}");
-        return 71;
-    }
-    let app = demo.clone();
-    let handler: Handler = Arc::new(move |req, conn| Box::pin(handle(app.clone(), req, conn)));
-    let listener = Listener {
+    app.serve(
         tcp,
-        tls: None,
-        max_connections: server::connection_cap(max_clients),
-        ids: Arc::new(AtomicU64::new(1)),
-    };
-    let served = tokio::spawn(server::serve(
-        listener,
-        handler,
-        Arc::new(NoHooks),
-        shutdown.clone(),
-    ));
-    shutdown.wait().await;
-    demo.hub.close_all(CloseReason::Shutdown);
-    let _ = served.await;
-    0
+        None,
+        budget.web_connections,
+        Arc::new(Web(demo.clone())),
+    );
+    let code = app.run(&demo.hub).await;
+    demo.log.flush();
+    Ok(code)
+}
+
+/// What a request asks for.
+enum Route {
+    Stream,
+    Status,
+    Metrics,
+    NotFound,
+}
+
+fn route(req: &dyn RequestInfo) -> Route {
+    match req.path() {
+        "/stream" => Route::Stream,
+        "/status" => Route::Status,
+        "/metrics" => Route::Metrics,
+        _ => Route::NotFound,
+    }
+}
+
+/// The demo's one listener.
+struct Web(Arc<Demo>);
+
+impl Service for Web {
+    /// A `/stream` without a body: its `count` is in the query.
+    fn open_stream(&self, req: &dyn RequestInfo, conn: &Conn) -> Opening {
+        if !matches!(route(req), Route::Stream) {
+            return Opening::NotAStream;
+        }
+        if !self.0.authorized(req) {
+            return Opening::Refused(unauthorized());
+        }
+        let query = go_parse_query(req.query().unwrap_or(""));
+        let count = query
+            .iter()
+            .find(|(k, _)| k == "count")
+            .map_or("", |(_, v)| v);
+        self.0.open(req, conn, scan_int(count), Instant::now())
+    }
+
+    fn handle(self: Arc<Self>, req: Request<Incoming>, conn: Conn) -> Reply {
+        Box::pin(handle(self.0.clone(), req, conn))
+    }
 }
 
 async fn handle(demo: Arc<Demo>, req: Request<Incoming>, conn: Conn) -> Response<ReplyBody> {
-    let path = req.uri().path();
-    if !matches!(path, "/stream" | "/status" | "/metrics") {
+    let route = route(&req);
+    if matches!(route, Route::NotFound) {
         return not_found();
     }
     if !demo.authorized(&req) {
         return unauthorized();
     }
-    if path == "/metrics" && !metrics_allowed(conn.peer, demo.token.is_some(), demo.metrics_public)
-    {
+    let private = metrics_allowed(conn.peer, demo.token.is_some(), demo.metrics_public);
+    if matches!(route, Route::Metrics) && !private {
         return not_found();
     }
     let started = Instant::now();
-    let addr = conn.peer.to_string();
-    let line = format!("<- {addr}: {} {}", req.method(), req.uri());
-    match path {
-        "/stream" => stream(demo, req, &conn, addr, line, started).await,
-        "/status" => {
-            let res = demo.status();
+    let line = request_line(&req, conn.peer);
+    match route {
+        Route::Stream => {
+            let (parts, body) = req.into_parts();
+            let head = Request::from_parts(parts, ());
+            let form = match Form::of(&head, body, FORM_LIMIT).await {
+                Ok(form) => form,
+                Err(e) => {
+                    demo.log_request(&line, e.status().as_u16(), started);
+                    return empty_reply(e.status());
+                }
+            };
+            match demo.open(&head, &conn, scan_int(form.value("count")), started) {
+                Opening::Stream(stream) => stream.into_hyper(&conn),
+                Opening::Refused(res) => res,
+                Opening::NotAStream => unreachable!("a stream route opens or refuses"),
+            }
+        }
+        Route::Status => {
+            let res = demo.status(private);
             demo.log_request(&line, 200, started);
             res
         }
         _ => {
-            let res = metrics::metrics_reply("demo", &demo.hub.stats());
+            let res = demo
+                .ops
+                .reply("/metrics", &demo.hub, &demo.log)
+                .unwrap_or_else(not_found);
             demo.log_request(&line, 200, started);
             res
         }
     }
 }
 
+/// The original's log of a request: `<- 127.0.0.1:5000: GET /stream?count=3`.
+fn request_line(req: &dyn RequestInfo, peer: std::net::SocketAddr) -> String {
+    let target = match req.query() {
+        Some(q) => format!("{}?{q}", req.path()),
+        None => req.path().to_string(),
+    };
+    format!("<- {peer}: {} {target}", req.method())
+}
+
 impl Demo {
     /// Exactly `Authorization: Bearer <token>`, compared in constant time.
-    fn authorized<B>(&self, req: &Request<B>) -> bool {
+    fn authorized(&self, req: &dyn RequestInfo) -> bool {
         let Some(token) = &self.token else {
             return true;
         };
         let want = format!("Bearer {token}");
-        let got = req
-            .headers()
-            .get(hyper::header::AUTHORIZATION)
-            .map_or(&[][..], |v| v.as_bytes());
+        let got = req.header("authorization").unwrap_or(b"");
         got.len() == want.len()
             && got
                 .iter()
@@ -265,14 +336,21 @@ impl Demo {
         ));
     }
 
-    /// `/status`: the open streams as the original's JSON.
-    fn status(&self) -> Response<ReplyBody> {
+    /// `/status`: the open streams as the original's JSON. Their addresses
+    /// are the private detail: shown to the peers `/metrics` is served to,
+    /// numbered instead for the others.
+    fn status(&self, private: bool) -> Response<ReplyBody> {
         let mut body = String::from("{");
         for (i, (addr, s)) in lock(&self.streams).iter().enumerate() {
             if i > 0 {
                 body.push(',');
             }
-            let key = serde_json::to_string(addr).unwrap_or_default();
+            let shown = if private {
+                addr.clone()
+            } else {
+                format!("stream-{}", i + 1)
+            };
+            let key = serde_json::to_string(&shown).unwrap_or_default();
             body.push_str(&format!(
                 "{key}:{{\"remote\":{key},\"connectedAt\":\"{}\",\"lastEventId\":{}}}",
                 rfc3339_nano(s.connected_at),
@@ -281,6 +359,67 @@ impl Demo {
         }
         body.push('}');
         go_reply(StatusCode::OK, "application/json", body)
+    }
+}
+
+impl Demo {
+    /// Opens a `/stream` (`count` from the query or the form): the hello
+    /// event, then one message per interval from the resumed number. 400
+    /// for a negative count, 503 when the hub is full.
+    fn open(
+        self: &Arc<Self>,
+        req: &dyn RequestInfo,
+        conn: &Conn,
+        count: Option<i64>,
+        started: Instant,
+    ) -> Opening {
+        let line = request_line(req, conn.peer);
+        let addr = conn.peer.to_string();
+        let last_id = req
+            .header("last-event-id")
+            .map(|v| String::from_utf8_lossy(v).into_owned());
+        let start = resume_from(last_id.as_deref());
+        if count.is_some_and(|c| c < 0) {
+            self.log_request(&line, 400, started);
+            return Opening::Refused(empty_reply(StatusCode::BAD_REQUEST));
+        }
+        let limit = limit(start, count);
+        let Ok(sub) = self.hub.register() else {
+            return Opening::Refused(unavailable());
+        };
+        self.log.line(format_args!(
+            "Starting stream for {addr}, {start} -> {limit} ..."
+        ));
+        let next = Arc::new(AtomicI64::new(start));
+        let stream = Stream {
+            connected_at: SystemTime::now(),
+            next: next.clone(),
+        };
+        lock(&self.streams).insert(addr.clone(), stream);
+        let hello_data = format!("Hello, {addr}!");
+        let hello = Event {
+            id: Some("hello"),
+            data: Some(&hello_data),
+            ..Event::default()
+        }
+        .encode()
+        .ok();
+        tokio::spawn(tick(self.clone(), sub.id(), start, limit, next));
+        let ending = self.clone();
+        let on_end = move || {
+            lock(&ending.streams).remove(&addr);
+            ending
+                .log
+                .line(format_args!("Client {addr} closed connection."));
+            ending.log_request(&line, 200, started);
+        };
+        Opening::Stream(StreamReply {
+            sub,
+            headers: stream_headers(req.http10(), count),
+            first: hello,
+            http10: req.http10(),
+            on_end: Some(Box::new(on_end)),
+        })
     }
 }
 
@@ -319,83 +458,27 @@ pub fn message_parts(n: i64, unix_time: u64) -> (String, String) {
     (format!("message-{n}"), data)
 }
 
-async fn stream(
-    demo: Arc<Demo>,
-    req: Request<Incoming>,
-    conn: &Conn,
-    addr: String,
-    line: String,
-    started: Instant,
-) -> Response<ReplyBody> {
-    let http10 = is_http10(&req);
-    let last_id = req
-        .headers()
-        .get("last-event-id")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let start = resume_from(last_id.as_deref());
-    let Some(form) = Form::read(req, FORM_LIMIT).await else {
-        demo.log_request(&line, 413, started);
-        return empty_reply(StatusCode::PAYLOAD_TOO_LARGE);
-    };
-    let count = scan_int(form.value("count"));
-    if count.is_some_and(|c| c < 0) {
-        demo.log_request(&line, 400, started);
-        return empty_reply(StatusCode::BAD_REQUEST);
-    }
-    let limit = limit(start, count);
-    let sub = match demo.hub.register() {
-        Ok(sub) => sub,
-        Err(_) => return unavailable(),
-    };
-    demo.log.line(format_args!(
-        "Starting stream for {addr}, {start} -> {limit} ..."
-    ));
-    let next = Arc::new(AtomicI64::new(start));
-    lock(&demo.streams).insert(
-        addr.clone(),
-        Stream {
-            connected_at: SystemTime::now(),
-            next: next.clone(),
-        },
-    );
-    let hello_data = format!("Hello, {addr}!");
-    let hello = Event {
-        id: Some("hello"),
-        data: Some(&hello_data),
-        ..Event::default()
-    }
-    .encode()
-    .ok();
-    tokio::spawn(tick(demo.clone(), sub.id(), start, limit, next));
-    let ending = demo.clone();
-    let body = ReplyBody::stream(HubBody::new(sub, hello, conn)).on_end(move |_| {
-        lock(&ending.streams).remove(&addr);
-        ending
-            .log
-            .line(format_args!("Client {addr} closed connection."));
-        ending.log_request(&line, 200, started);
-    });
-    let expected = count.map(|c| c.to_string());
-    let now = date();
-    let mut headers = vec![
-        ("Access-Control-Allow-Headers", "*"),
-        ("Access-Control-Allow-Methods", "GET"),
-        ("Access-Control-Allow-Origin", "*"),
-        ("Cache-Control", "no-cache"),
+/// The original's stream headers, in its order.
+fn stream_headers(http10: bool, count: Option<i64>) -> Vec<(&'static str, String)> {
+    let mut headers: Vec<(&'static str, String)> = vec![
+        ("Access-Control-Allow-Headers", "*".into()),
+        ("Access-Control-Allow-Methods", "GET".into()),
+        ("Access-Control-Allow-Origin", "*".into()),
+        ("Cache-Control", "no-cache".into()),
     ];
     if !http10 {
-        headers.push(("Connection", "keep-alive"));
+        headers.push(("Connection", "keep-alive".into()));
     }
-    headers.push(("Content-Type", "text/event-stream"));
-    headers.push(("X-Accel-Buffering", "no"));
-    if let Some(n) = &expected {
-        headers.push(("X-Expected-Events", n));
+    headers.push(("Content-Type", "text/event-stream".into()));
+    headers.push(("X-Accel-Buffering", "no".into()));
+    if let Some(n) = count {
+        headers.push(("X-Expected-Events", n.to_string()));
     }
-    headers.push(("Date", &now));
+    headers.push(("Date", date()));
     if !http10 {
-        headers.push(("Transfer-Encoding", "chunked"));
+        headers.push(("Transfer-Encoding", "chunked".into()));
     }
-    reply(StatusCode::OK, &headers, body)
+    headers
 }
 
 /// Sends messages `start..limit`, one per interval, then ends the stream.

@@ -1,12 +1,25 @@
 //! Log lines: where they go (nowhere, stdout, stderr or an exclusively
-//! locked file) and the timestamp each mode's original put in front.
+//! locked file), the timestamp each mode's original put in front, and how
+//! they get there without ever delaying a delivery.
+//!
+//! A line is formatted by the caller and handed to one writer thread over
+//! a bounded queue, never written on a runtime worker: a sink that blocks
+//! (stdout on a pipe nobody reads, a slow disk) stalls only that thread.
+//! The thread writes through a buffer, flushed when the queue runs dry and
+//! at least every 100 ms, and at exit. When the queue is full, lines are
+//! dropped and counted (`dropped()`, a metric), and the writer says so in
+//! one summary line once it catches up. Lines are whole: one writer, and
+//! every control character a client could put in a line (CR, LF, ...) is
+//! written escaped, so no client can forge a line.
 
 use std::fmt::Display;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Where log lines are written.
 pub enum Sink {
@@ -29,15 +42,27 @@ pub enum Stamp {
     GoLog,
 }
 
+/// Lines queued for the writer before new ones are dropped.
+const QUEUE_LINES: usize = 64 * 1024;
+/// The longest a written line waits in the writer's buffer.
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// The longest a stop waits for the log to drain into a blocked sink.
+const FLUSH_AT_EXIT: Duration = Duration::from_secs(2);
+
+/// What the writer thread is sent.
+enum Msg {
+    Line(String),
+    /// Flush everything, then answer.
+    Flush(SyncSender<()>),
+}
+
 /// A line logger shared by every task of one mode.
 pub struct Logger {
-    /// The destination; a mutex keeps lines whole.
-    sink: Mutex<Sink>,
-    /// The timestamp style.
+    /// `None` when logging is off.
+    queue: Option<SyncSender<Msg>>,
     stamp: Stamp,
-    /// Set while writes fail (disk full, ...): the failure is reported on
-    /// stderr once, not once per line, and again after a recovery.
-    failing: AtomicBool,
+    /// Lines dropped because the writer could not keep up.
+    dropped: Arc<AtomicU64>,
 }
 
 /// Why a log file could not be opened.
@@ -51,61 +76,207 @@ pub enum OpenError {
 
 impl Logger {
     pub fn new(sink: Sink, stamp: Stamp) -> Logger {
+        let dropped = Arc::new(AtomicU64::new(0));
+        let out: Box<dyn Write + Send> = match sink {
+            Sink::Off => {
+                return Logger {
+                    queue: None,
+                    stamp,
+                    dropped,
+                }
+            }
+            Sink::Stdout => Box::new(io::stdout()),
+            Sink::Stderr => Box::new(io::stderr()),
+            Sink::File(f) => Box::new(f),
+        };
+        let (tx, rx) = mpsc::sync_channel(QUEUE_LINES);
+        let counter = dropped.clone();
+        let started = std::thread::Builder::new()
+            .name("ssehub-log".into())
+            .spawn(move || write_lines(rx, out, &counter));
         Logger {
-            sink: Mutex::new(sink),
+            queue: started.is_ok().then_some(tx),
             stamp,
-            failing: AtomicBool::new(false),
+            dropped,
         }
     }
 
     /// Whether lines go anywhere; lets callers skip building costly lines.
     pub fn enabled(&self) -> bool {
-        !matches!(*self.lock(), Sink::Off)
+        self.queue.is_some()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Sink> {
-        self.sink.lock().unwrap_or_else(|e| e.into_inner())
+    /// Lines dropped so far because the sink could not keep up.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Writes one line (a newline is added). A write error never stops the
-    /// server (a full disk, a removed file): it is reported once on stderr.
+    /// Queues one line (a newline is added); never blocks.
     pub fn line(&self, msg: impl Display) {
-        let mut sink = self.lock();
-        if matches!(*sink, Sink::Off) {
+        let Some(queue) = &self.queue else { return };
+        let text = match self.stamp {
+            Stamp::Bare => escaped(&msg.to_string()),
+            Stamp::Iso => format!("{} {}", local_time(c"%F %T%z"), escaped(&msg.to_string())),
+            Stamp::GoLog => format!(
+                "{} {}",
+                local_time(c"%Y/%m/%d %H:%M:%S"),
+                escaped(&msg.to_string())
+            ),
+        };
+        if let Err(TrySendError::Full(_)) = queue.try_send(Msg::Line(text)) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes out every queued line; waits at most [`FLUSH_AT_EXIT`] for a
+    /// sink that does not take them.
+    pub fn flush(&self) {
+        let Some(queue) = &self.queue else { return };
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let deadline = Instant::now() + FLUSH_AT_EXIT;
+        let mut msg = Msg::Flush(done_tx);
+        loop {
+            match queue.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    msg = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return,
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let _ = done_rx.recv_timeout(left);
+    }
+}
+
+impl Drop for Logger {
+    /// Writes out what is queued; the writer thread then ends.
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// The writer thread: lines into a buffer, flushed when the queue runs
+/// dry or every [`FLUSH_EVERY`], drops reported at each flush.
+fn write_lines(rx: mpsc::Receiver<Msg>, out: Box<dyn Write + Send>, dropped: &AtomicU64) {
+    let mut out = Output::new(out);
+    let mut reported = 0;
+    let mut last_flush = Instant::now();
+    loop {
+        let idle = match rx.recv_timeout(FLUSH_EVERY) {
+            Ok(Msg::Line(text)) => {
+                out.line(&text);
+                false
+            }
+            Ok(Msg::Flush(done)) => {
+                report_drops(&mut out, dropped, &mut reported);
+                out.flush();
+                let _ = done.try_send(());
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => true,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        if idle || last_flush.elapsed() >= FLUSH_EVERY {
+            report_drops(&mut out, dropped, &mut reported);
+            out.flush();
+            last_flush = Instant::now();
+        }
+    }
+    report_drops(&mut out, dropped, &mut reported);
+    out.flush();
+}
+
+/// One summary line for the lines dropped since the last one.
+fn report_drops(out: &mut Output, dropped: &AtomicU64, reported: &mut u64) {
+    let lost = dropped.load(Ordering::Relaxed);
+    if lost != *reported {
+        out.line(&format!(
+            "Warning: {} log lines dropped: the log could not keep up",
+            lost - *reported
+        ));
+        *reported = lost;
+    }
+}
+
+/// The writer's buffered sink, and its failure reports.
+struct Output {
+    buf: BufWriter<Box<dyn Write + Send>>,
+    /// Set while writes fail (disk full, ...): the failure is reported on
+    /// stderr once, not once per line, and again after a recovery.
+    failing: bool,
+}
+
+impl Output {
+    fn new(out: Box<dyn Write + Send>) -> Output {
+        Output {
+            buf: BufWriter::with_capacity(64 * 1024, out),
+            failing: false,
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        let written = self
+            .buf
+            .write_all(text.as_bytes())
+            .and_then(|()| self.buf.write_all(b"\n"));
+        if let Err(e) = written {
+            self.failed(&e);
+        }
+    }
+
+    /// Writes the buffer out; only a write that reached the sink says the
+    /// sink works again.
+    fn flush(&mut self) {
+        if self.buf.buffer().is_empty() {
             return;
         }
-        let text = match self.stamp {
-            Stamp::Bare => format!("{msg}\n"),
-            Stamp::Iso => format!("{} {msg}\n", local_time(c"%F %T%z")),
-            Stamp::GoLog => format!("{} {msg}\n", local_time(c"%Y/%m/%d %H:%M:%S")),
-        };
-        let written = match &mut *sink {
-            Sink::Off => Ok(()),
-            Sink::Stdout => io::stdout().lock().write_all(text.as_bytes()),
-            Sink::Stderr => io::stderr().lock().write_all(text.as_bytes()),
-            Sink::File(f) => f.write_all(text.as_bytes()),
-        };
-        self.note(written);
-    }
-
-    /// Reports the first failed write of a run of failures, and recovery.
-    fn note(&self, written: io::Result<()>) {
-        match written {
-            Ok(()) => {
-                if self.failing.swap(false, Ordering::Relaxed) {
-                    let _ = writeln!(io::stderr(), "ssehub: log writes work again");
-                }
+        match self.buf.flush() {
+            Ok(()) if self.failing => {
+                self.failing = false;
+                let _ = writeln!(io::stderr(), "ssehub: log writes work again");
             }
-            Err(e) => {
-                if !self.failing.swap(true, Ordering::Relaxed) {
-                    let _ = writeln!(
-                        io::stderr(),
-                        "ssehub: cannot write the log ({e}); serving on, lines are lost until it works again"
-                    );
-                }
-            }
+            Ok(()) => {}
+            Err(e) => self.failed(&e),
         }
     }
+
+    /// A write error never stops the server (a full disk, a removed file):
+    /// reported once, and what the buffer held is dropped.
+    fn failed(&mut self, e: &io::Error) {
+        if !std::mem::replace(&mut self.failing, true) {
+            let _ = writeln!(
+                io::stderr(),
+                "ssehub: cannot write the log ({e}); serving on, lines are lost until it works again"
+            );
+        }
+        let inner = std::mem::replace(
+            &mut self.buf,
+            BufWriter::new(Box::new(io::sink()) as Box<dyn Write + Send>),
+        );
+        let (inner, _) = inner.into_parts();
+        self.buf = BufWriter::with_capacity(64 * 1024, inner);
+    }
+}
+
+/// `text` with every control character but tab escaped (`\n`, `\r`,
+/// `\x1b`), so that one call is always exactly one line.
+fn escaped(text: &str) -> String {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push('\t'),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Opens `path` for appending and takes an exclusive, non-blocking lock.
@@ -141,6 +312,11 @@ pub fn local_time(format: &std::ffi::CStr) -> String {
 mod tests {
     use super::*;
 
+    fn temp(name: &str) -> String {
+        let p = std::env::temp_dir().join(format!("ssehub-{name}-{}", std::process::id()));
+        p.to_string_lossy().into_owned()
+    }
+
     #[test]
     fn iso_stamp_has_the_sse_server_shape() {
         let s = local_time(c"%F %T%z");
@@ -152,21 +328,53 @@ mod tests {
     }
 
     #[test]
+    fn lines_reach_the_file_whole_and_escaped() {
+        let path = temp("log-lines");
+        let log = Logger::new(Sink::File(open_locked(&path).unwrap()), Stamp::Bare);
+        log.line("one");
+        log.line("x\r\nForged: line\u{1b}");
+        log.flush();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "one\nx\\r\\nForged: line\\x1b\n");
+        drop(log);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_sink_that_blocks_loses_lines_but_never_blocks_the_caller() {
+        // A pipe nobody reads: its buffer fills, the writer blocks in write.
+        let mut fds = [0; 2];
+        // SAFETY: pipe fills two descriptors we then own.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: fds[1] is ours; the File owns it from here.
+        let writer = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fds[1]) };
+        let log = Logger::new(Sink::File(writer), Stamp::Bare);
+        let started = Instant::now();
+        for i in 0..(QUEUE_LINES + 50_000) {
+            log.line(format_args!("line {i} {}", "x".repeat(100)));
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "never blocked");
+        assert!(log.dropped() > 0, "lines beyond the queue are counted");
+        // SAFETY: closing the read end we own lets the writer fail and end.
+        unsafe { libc::close(fds[0]) };
+    }
+
+    #[test]
     fn a_full_disk_is_reported_once_and_never_stops_logging() {
         let Ok(full) = OpenOptions::new().append(true).open("/dev/full") else {
             return; // no /dev/full on this system
         };
         let log = Logger::new(Sink::File(full), Stamp::Iso);
         log.line("lost");
-        assert!(log.failing.load(Ordering::Relaxed));
+        log.flush();
         log.line("lost too"); // no panic, no second report
+        log.flush();
         assert!(log.enabled());
     }
 
     #[test]
     fn a_second_lock_on_the_same_file_is_refused() {
-        let dir = std::env::temp_dir().join(format!("ssehub-log-{}", std::process::id()));
-        let path = dir.to_string_lossy().into_owned();
+        let path = temp("log-lock");
         let first = open_locked(&path).expect("first lock");
         assert!(matches!(open_locked(&path), Err(OpenError::Locked)));
         drop(first);

@@ -1,44 +1,71 @@
 //! The standalone daemon, `ssehub <mode>`: pure Rust on tokio + hyper, one
-//! module per mode, each a drop-in for an existing SSE server, all on the
-//! shared [`crate::hub`] (one hub per mode instance).
+//! folder per mode, each a drop-in for an existing SSE server, all on the
+//! shared [`crate::hub`] (one hub per mode instance). `src/main.rs` is its
+//! binary; the npm launcher (`bin/ssehub.js`) only spawns that.
 //!
 //! Modes:
-//! - [`channels`]: the SSE-Server channel daemon (C, Bert Bos), with its
-//!   text protocol in [`control`] and its FIFO in [`fifo`].
-//! - [`jwt`]: the JWT hub (Go, chabberwock/sse), with its tokens in
-//!   [`token`].
-//! - [`demo`]: the test stream server (Go, mpetazzoni/sse-server).
+//! - `channels/`: the SSE-Server channel daemon (C, Bert Bos): web streams
+//!   by path, publishing by query, a text control port and a FIFO.
+//! - `jwt/`: the JWT hub (Go, chabberwock/sse), with its tokens.
+//! - `demo`: the test stream server (Go, mpetazzoni/sse-server).
 //!
-//! Shared pieces:
-//! - [`server`]: the accept loop: hyper per connection, optional TLS, a
-//!   connection cap, graceful shutdown on SIGTERM/SIGINT.
-//! - [`http`]: the response body type, exact-order headers, Go-style form
-//!   and number parsing.
-//! - [`body`]: a hub subscription as a streaming hyper response body.
-//! - [`metrics`]: hub counters as Prometheus text and JSON status.
-//! - [`log`]: log sinks (stdout, stderr, locked file) and timestamps.
-//! - [`tls`]: rustls acceptor from PEM files.
-//! - [`args`]: Go `flag` and GNU `getopt_long` style argument parsing.
-//! - [`gorand`]: Go's `math/rand` source, for the demo's random strings.
+//! Shared rooms:
+//! - `net/`: the accept loop, connections, request heads and bodies,
+//!   replies, addresses, TLS, shutdown (its `mod.rs` maps it).
+//! - `go/`: Go-compatible text and `math/rand`, for the Go originals.
+//! - `app`: the start-up, descriptor budget and stop every mode shares.
+//! - `background`: SSE-Server's start in the background, by re-exec.
+//! - `exit`: the one start-up error type and the named exit codes.
+//! - `cli`: Go `flag` and GNU `getopt_long` argument parsing.
+//! - `log`: log sinks and timestamps.
+//! - `metrics`: hub counters as Prometheus text and JSON status.
 
-pub mod args;
-pub mod body;
-pub mod channels;
-pub mod control;
-pub mod demo;
-pub mod fifo;
-pub mod gorand;
-pub mod http;
-pub mod jwt;
-pub mod log;
-pub mod metrics;
-pub mod server;
-pub mod tls;
-pub mod token;
+mod app;
+mod background;
+mod channels;
+mod cli;
+mod demo;
+mod exit;
+mod go;
+mod jwt;
+mod log;
+mod metrics;
+mod net;
 
-/// Usage printed for an unknown or missing mode.
-const USAGE: &str =
-    "usage: ssehub <channels|jwt|demo> [flags]   (ssehub <mode> --help for a mode's flags)";
+/// The parsers, for the property tests and fuzz targets only: not an API.
+#[doc(hidden)]
+pub mod fuzz {
+    pub mod control {
+        pub use crate::daemon::channels::control::*;
+    }
+    pub mod demo {
+        pub use crate::daemon::demo::{limit, message_parts, resume_from};
+    }
+    pub mod http {
+        pub use crate::daemon::go::text::scan_int;
+        pub use crate::daemon::net::form::{body_pairs, go_parse_query, go_unescape};
+    }
+    pub mod jwt {
+        pub use crate::daemon::jwt::bearer;
+    }
+    pub mod token {
+        pub use crate::daemon::jwt::token::{issue, verify, Invalid};
+    }
+}
+
+/// `ssehub --help`: each mode with what it replaces.
+const USAGE: &str = "\
+usage: ssehub <mode> [flags]        ssehub <mode> --help for a mode's flags
+
+modes:
+  channels  channel streams by URL path, a text control port and a FIFO
+            (drop-in for SSE-Server, Bert Bos's C daemon)
+  jwt       per-user streams authorized by JWT, a control API to emit
+            (drop-in for chabberwock/sse, Go)
+  demo      a numbered test stream with Last-Event-ID resume
+            (drop-in for mpetazzoni/sse-server, Go)
+
+  ssehub --version   prints the version";
 
 /// Runs the daemon with `args` (the words after `ssehub`) and returns the
 /// process exit code. Blocks until the daemon stops.
@@ -46,19 +73,23 @@ pub fn run(args: Vec<String>) -> i32 {
     crate::runtime::use_every_core();
     let Some((mode, rest)) = args.split_first() else {
         eprintln!("{USAGE}");
-        return 64;
+        return exit::USAGE;
     };
     match mode.as_str() {
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
-            0
+            exit::OK
+        }
+        "-V" | "--version" | "version" => {
+            println!("ssehub {}", env!("CARGO_PKG_VERSION"));
+            exit::OK
         }
         "channels" => channels::run(rest),
         "demo" => demo::run(rest),
         "jwt" => jwt::run(rest),
         _ => {
             eprintln!("ssehub: unknown mode '{mode}'\n{USAGE}");
-            64
+            exit::USAGE
         }
     }
 }

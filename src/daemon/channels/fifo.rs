@@ -54,6 +54,14 @@ pub fn open(path: &str, mode: u32) -> Result<pipe::Receiver, FifoError> {
         .map_err(FifoError::Open)
 }
 
+/// Which file `path` names now (device and inode), to notice that the
+/// FIFO was removed or replaced; `None` when nothing is there.
+pub fn identity(path: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.dev(), meta.ino()))
+}
+
 /// The permission bits of an existing FIFO that every user may write to
 /// (a FIFO left by SSE-Server is 0666): anyone could then publish.
 pub fn world_writable(path: &str) -> Option<u32> {

@@ -7,7 +7,7 @@
 //! Written on `hmac` + `sha2` rather than a JWT crate because the crates
 //! order header fields differently, and the tokens must match bytewise.
 
-use super::http::go_json_string;
+use crate::daemon::go::text::go_json_string;
 use base64::alphabet::URL_SAFE;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;

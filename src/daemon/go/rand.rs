@@ -272,7 +272,7 @@ mod tests {
     use super::*;
 
     /// The vectors captured from the original, `seq<TAB>string` per line.
-    const VECTORS: &str = include_str!("../../__test__/fixtures/mpetazzoni-random-vectors.tsv");
+    const VECTORS: &str = include_str!("../../../__test__/fixtures/mpetazzoni-random-vectors.tsv");
 
     #[test]
     fn every_reference_vector_matches() {

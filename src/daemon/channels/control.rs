@@ -6,6 +6,7 @@
 //! first), CRLF endings are accepted, and bad input (an over-long line,
 //! invalid UTF-8, a NUL byte) is reported instead of misread.
 
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Longest control line accepted (bytes, without the newline).
@@ -143,17 +144,32 @@ pub enum Ended {
     Error { error: String, partial: usize },
     /// `on_input` asked to stop (e.g. after an over-long line).
     Stopped,
+    /// Nothing came within the idle time.
+    Idle,
 }
 
-/// Reads lines from `reader` until it ends or `on_input` returns false.
-pub async fn read_lines<R>(mut reader: R, mut on_input: impl FnMut(Input) -> bool) -> Ended
+/// Reads lines from `reader` until it ends, `on_input` returns false, or
+/// (with `idle` set) nothing comes for that long.
+pub async fn read_lines<R>(
+    mut reader: R,
+    idle: Option<Duration>,
+    mut on_input: impl FnMut(Input) -> bool,
+) -> Ended
 where
     R: AsyncRead + Unpin,
 {
     let mut splitter = Splitter::default();
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        let n = match reader.read(&mut buf).await {
+        let read = reader.read(&mut buf);
+        let read = match idle {
+            Some(idle) => match tokio::time::timeout(idle, read).await {
+                Ok(read) => read,
+                Err(_) => return Ended::Idle,
+            },
+            None => read.await,
+        };
+        let n = match read {
             Ok(0) => {
                 if let Some(last) = splitter.finish() {
                     on_input(last);
@@ -223,17 +239,26 @@ pub fn query_pairs(query: &str) -> Vec<Pair> {
         .collect()
 }
 
+/// Most channels one stream may name (a 16 KiB path has room for
+/// thousands; none of them is needed and each costs a hub entry).
+pub const MAX_PATH_CHANNELS: usize = 256;
+
 /// The channels named by the path segments after the prefix (decoded,
-/// empty segments skipped, first occurrence kept).
-pub fn path_channels(rest: &str) -> Vec<String> {
+/// empty segments skipped, first occurrence kept), in linear time; `None`
+/// past [`MAX_PATH_CHANNELS`].
+pub fn path_channels(rest: &str) -> Option<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for seg in rest.split('/').filter(|s| !s.is_empty()) {
         let name = unescape(seg);
-        if !out.contains(&name) {
+        if seen.insert(name.clone()) {
+            if out.len() == MAX_PATH_CHANNELS {
+                return None;
+            }
             out.push(name);
         }
     }
-    out
+    Some(out)
 }
 
 /// The part of `path` after `prefix` when the prefix matches whole
@@ -344,9 +369,16 @@ mod tests {
 
     #[test]
     fn paths_and_prefixes() {
-        assert_eq!(path_channels("/a%20b//c+d/"), ["a b", "c+d"]);
-        assert_eq!(path_channels("/x/x"), ["x"]);
-        assert!(path_channels("").is_empty());
+        assert_eq!(path_channels("/a%20b//c+d/").unwrap(), ["a b", "c+d"]);
+        assert_eq!(path_channels("/x/x").unwrap(), ["x"]);
+        assert!(path_channels("").unwrap().is_empty());
+        let at_cap: String = (0..MAX_PATH_CHANNELS).map(|i| format!("/c{i}")).collect();
+        assert_eq!(path_channels(&at_cap).unwrap().len(), MAX_PATH_CHANNELS);
+        assert_eq!(
+            path_channels(&format!("{at_cap}/c0/c1")).unwrap().len(),
+            MAX_PATH_CHANNELS
+        );
+        assert!(path_channels(&format!("{at_cap}/one-more")).is_none());
         assert_eq!(strip_prefix("/my/sse/color", "/my/sse"), Some("/color"));
         assert_eq!(strip_prefix("/my/sse", "/my/sse/"), Some(""));
         assert_eq!(strip_prefix("/my/ssefoo", "/my/sse"), None);
@@ -358,7 +390,7 @@ mod tests {
         let data: &[u8] = b"a=1\nb=2";
         let mut seen = Vec::new();
         assert_eq!(
-            read_lines(data, |i| {
+            read_lines(data, None, |i| {
                 seen.push(i);
                 true
             })
@@ -379,7 +411,7 @@ mod tests {
     async fn a_failed_read_drops_the_partial_line_and_says_so() {
         let reader = tokio_test_reader(b"a=1\nhalf a li");
         let mut seen = Vec::new();
-        let ended = read_lines(reader, |i| {
+        let ended = read_lines(reader, None, |i| {
             seen.push(i);
             true
         })
@@ -420,7 +452,7 @@ mod tests {
     async fn read_lines_stops_when_asked() {
         let data: &[u8] = b"a=1\nb=2\nc=3\n";
         let mut seen = Vec::new();
-        let ended = read_lines(data, |i| {
+        let ended = read_lines(data, None, |i| {
             seen.push(i);
             seen.len() < 2
         })

@@ -1,0 +1,278 @@
+//! `ssehub jwt`: the JWT hub, a drop-in for chabberwock/sse. Clients
+//! stream `/events/` with `Authorization: Bearer <JWT>`; the control
+//! listener issues tokens (`/token/`) and emits raw payloads (`/emit/`) to
+//! one user of a channel or, with userId `*`, to the whole channel. Ours
+//! adds `/status` and `/metrics` on the control listener, which answers
+//! only requests for a loopback host while it is bound to loopback.
+//!
+//! - `routes`: both listeners' requests.
+//! - `token`: the tokens, byte-compatible with the original's.
+
+use super::app::{self, App, Budget, PRIVATE_CONNECTIONS};
+use super::cli::{go_flags, Flag};
+use super::exit::{self, Fail};
+use super::log::{Logger, Sink, Stamp};
+use super::metrics::Ops;
+use super::net::head::{self, Limits};
+use crate::hub::{Hub, HubConfig};
+use crate::runtime::RUNTIME;
+use std::sync::Arc;
+use std::time::Duration;
+
+mod routes;
+pub(super) mod token;
+
+pub use routes::bearer;
+
+const HELP: &str = "\
+usage: ssehub jwt [-bind ADDR] [-bindctl ADDR] (-secret KEY | -secret-file FILE | -generate-secret)
+
+The JWT hub (drop-in for chabberwock/sse).
+  -bind ADDR         client listener, /events/ (default :8000, every interface)
+  -bindctl ADDR      control listener: /token/, /emit/, /status, /metrics
+                     (default 127.0.0.1:8001; keep it private)
+  -secret KEY        HMAC key that signs and checks tokens (required)
+  -secret-file FILE  read the key from FILE (trailing newline removed)
+  -generate-secret   make a random key and print it to stderr
+  -heartbeat SECS    comment line on idle streams every SECS (default 15, 0 = off)
+  -max-clients N     streaming clients at once; past it, 503 (default: the
+                     open-file limit less a reserve; 0 = no limit)
+  -max-header-size N longest request head accepted, in bytes (default 16384)";
+
+const FLAGS: &[Flag] = &[
+    Flag {
+        name: "bind",
+        boolean: false,
+    },
+    Flag {
+        name: "bindctl",
+        boolean: false,
+    },
+    Flag {
+        name: "secret",
+        boolean: false,
+    },
+    Flag {
+        name: "secret-file",
+        boolean: false,
+    },
+    Flag {
+        name: "generate-secret",
+        boolean: true,
+    },
+    Flag {
+        name: "heartbeat",
+        boolean: false,
+    },
+    Flag {
+        name: "max-clients",
+        boolean: false,
+    },
+    Flag {
+        name: "max-header-size",
+        boolean: false,
+    },
+    Flag {
+        name: "h",
+        boolean: true,
+    },
+    Flag {
+        name: "help",
+        boolean: true,
+    },
+];
+
+/// The mode's settings, from its flags.
+struct Config {
+    bind: String,
+    bindctl: String,
+    secret: Vec<u8>,
+    heartbeat: Option<Duration>,
+    /// `None`: the default, which follows the open-file limit.
+    max_clients: Option<usize>,
+    limits: Limits,
+}
+
+/// Shared state of one jwt hub.
+struct Jwt {
+    hub: Hub,
+    secret: Vec<u8>,
+    /// Go `log`-style lines on stderr.
+    log: Arc<Logger>,
+    ops: Ops,
+}
+
+/// Runs the jwt mode; returns the exit code.
+pub fn run(args: &[String]) -> i32 {
+    let config = match parse(args) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            println!("{HELP}");
+            return exit::OK;
+        }
+        Err(msg) => {
+            eprintln!("ssehub jwt: {msg}");
+            return exit::USAGE;
+        }
+    };
+    match RUNTIME.block_on(serve(config)) {
+        Ok(code) => code,
+        Err(f) => f.report("jwt"),
+    }
+}
+
+/// Reads the flags; `Ok(None)` for `-h`.
+fn parse(args: &[String]) -> Result<Option<Config>, String> {
+    let flags = go_flags(args, FLAGS).map_err(|e| format!("{e} (see ssehub jwt -help)"))?;
+    let mut config = Config {
+        bind: ":8000".into(),
+        bindctl: "127.0.0.1:8001".into(),
+        secret: Vec::new(),
+        heartbeat: Some(Duration::from_secs(15)),
+        max_clients: None,
+        limits: Limits::default(),
+    };
+    let (mut secret, mut generate) = (None, false);
+    for (name, value) in flags {
+        match name {
+            "h" | "help" => return Ok(None),
+            "bind" => config.bind = value,
+            "bindctl" => config.bindctl = value,
+            "secret" => secret = Some(value),
+            "secret-file" => secret = Some(read_secret_file(&value)?),
+            "generate-secret" => generate = value == "true" || value == "1",
+            "heartbeat" => {
+                let secs: u64 = value
+                    .parse()
+                    .map_err(|_| format!("-heartbeat takes whole seconds, not '{value}'"))?;
+                config.heartbeat = (secs > 0).then(|| Duration::from_secs(secs));
+            }
+            "max-clients" => {
+                config.max_clients =
+                    Some(app::parse_max_clients(&value).map_err(|e| format!("-{e}"))?);
+            }
+            "max-header-size" => {
+                config.limits.max_head =
+                    head::parse_max_head(&value).map_err(|e| format!("-{e}"))?;
+            }
+            _ => {}
+        }
+    }
+    config.secret = choose_secret(secret, generate)?.into_bytes();
+    Ok(Some(config))
+}
+
+fn read_secret_file(path: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read secret file {path}: {e}"))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// The key to use: given, or generated on request; never a guessable one.
+fn choose_secret(given: Option<String>, generate: bool) -> Result<String, String> {
+    match given {
+        Some(s) if s.is_empty() => Err("the secret is empty; pass -secret KEY, or -generate-secret".into()),
+        Some(s) if s == "secret" => Err(
+            "refusing the original's default key 'secret' (anyone could forge tokens); pass a real -secret KEY, or -generate-secret".into(),
+        ),
+        Some(s) => {
+            if s.len() < 16 {
+                eprintln!("ssehub jwt: warning: the secret is shorter than 16 bytes; tokens are easier to forge");
+            }
+            Ok(s)
+        }
+        None if generate => {
+            let s = token::generate_secret().map_err(|e| format!("cannot generate a secret: {e}"))?;
+            eprintln!("ssehub jwt: generated secret (sign and check tokens with it): {s}");
+            Ok(s)
+        }
+        None => Err("no -secret given; pass -secret KEY (or -secret-file FILE), or -generate-secret to create a random one".into()),
+    }
+}
+
+async fn serve(config: Config) -> Result<i32, Fail> {
+    let log = Arc::new(Logger::new(Sink::Stderr, Stamp::GoLog));
+    let said = log.clone();
+    let mut app = App::new(config.limits, 1, move |sig| {
+        said.line(format_args!("Received {sig}, stopping."));
+    })?;
+    let clients = app::bind(&config.bind, "").await?;
+    let control = app::bind(&config.bindctl, "127.0.0.1").await?;
+    let budget = Budget::new(config.max_clients);
+    let jwt = Arc::new(Jwt {
+        hub: Hub::new(HubConfig {
+            heartbeat: config.heartbeat,
+            max_clients: budget.max_clients,
+            ..HubConfig::default()
+        }),
+        secret: config.secret,
+        log,
+        ops: Ops::new("jwt"),
+    });
+    let shown = |l: &tokio::net::TcpListener| l.local_addr().map_or("?".into(), |a| a.to_string());
+    jwt.log.line(format_args!(
+        "Listening for clients on {}, control on {}",
+        shown(&clients),
+        shown(&control)
+    ));
+    app.serve(
+        clients,
+        None,
+        budget.web_connections,
+        Arc::new(routes::Clients(jwt.clone())),
+    );
+    app.serve(
+        control,
+        None,
+        PRIVATE_CONNECTIONS,
+        Arc::new(routes::Control(jwt.clone())),
+    );
+    let code = app.run(&jwt.hub).await;
+    jwt.log.flush();
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    use routes::{channel_key, user_key};
+
+    #[test]
+    fn bearer_is_cut_like_the_original() {
+        assert_eq!(bearer(b"Bearer abc"), Some("abc"));
+        assert_eq!(bearer(b"BEARER abc"), Some("abc"));
+        assert_eq!(bearer(b"bearerXabc"), Some("abc"));
+        assert_eq!(bearer(b"Bearer"), None);
+        assert_eq!(bearer(b"Bearer "), Some(""));
+        assert_eq!(bearer(b"Basic abcdef"), None);
+    }
+
+    #[test]
+    fn keys_never_collide() {
+        assert_ne!(user_key("ab", "c"), user_key("a", "bc"));
+        assert_ne!(channel_key("u1:ab"), user_key("a", "b"));
+    }
+
+    #[test]
+    fn a_secret_is_required_and_never_the_default() {
+        let err = parse(&words("-bind :1")).err().unwrap();
+        assert!(err.contains("-generate-secret"), "{err}");
+        assert!(parse(&words("-secret secret")).is_err());
+        assert!(parse(&words("-secret")).is_err());
+        let c = parse(&words("-secret MySuperPassword42 -bindctl 127.0.0.1:0"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.secret, b"MySuperPassword42");
+        assert_eq!(c.bind, ":8000");
+        assert_eq!(c.bindctl, "127.0.0.1:0");
+        let g = parse(&words("-generate-secret")).unwrap().unwrap();
+        assert!(g.secret.len() >= 40);
+        assert!(parse(&words("-help")).unwrap().is_none());
+        assert!(parse(&words("-heartbeat x -secret abcdefghijklmnopq")).is_err());
+    }
+}

@@ -1,0 +1,298 @@
+//! The accept loop every listener runs on (a cap on open connections,
+//! back-off on accept errors, a graceful drain), and the one request path
+//! of an HTTP listener:
+//!
+//! 1. the first request head of each connection is read by the gate
+//!    ([`super::head`]), TLS or not; a head it refuses is answered there;
+//! 2. the mode's [`Service::open_stream`] decides from that head whether it
+//!    opens an event stream. On plain TCP an opened stream is served by the
+//!    native writer ([`crate::conn`]: a few KiB per idle client instead of
+//!    hyper's buffers);
+//! 3. everything else goes to hyper, the gate's bytes first: hyper asks
+//!    `open_stream` the same question for every request it parses, then
+//!    [`Service::handle`]. The same [`Limits`] bound hyper's parser, and
+//!    [`head::check`] runs on its requests too.
+
+use super::head::{self, Limits, Reject, RequestInfo};
+use super::peer::Conn;
+use super::reply::{self, ReplyBody};
+use super::rewind::Rewind;
+use super::shutdown::Shutdown;
+use super::stream::StreamReply;
+use bytes::{Bytes, BytesMut};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+
+/// How long open connections get to finish after the shutdown signal.
+const GRACE: Duration = Duration::from_secs(5);
+/// A native stream whose writes stall this long is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A future returned by a request handler.
+pub type Reply = Pin<Box<dyn Future<Output = Response<ReplyBody>> + Send>>;
+
+/// What a mode's head-only decision found.
+pub enum Opening {
+    /// Not an event stream (or one that needs its body read first).
+    NotAStream,
+    /// An event stream, opened.
+    Stream(StreamReply),
+    /// An event stream refused (a full hub, no authorization).
+    Refused(Response<ReplyBody>),
+}
+
+/// A mode's HTTP side.
+pub trait Service: Send + Sync + 'static {
+    /// Opens an event stream if the head asks for one: the one decision,
+    /// taken from the head alone, whichever path serves the request.
+    fn open_stream(&self, req: &dyn RequestInfo, conn: &Conn) -> Opening;
+    /// Every request `open_stream` did not take.
+    fn handle(self: Arc<Self>, req: Request<Incoming>, conn: Conn) -> Reply;
+    fn opened(&self, _conn: &Conn) {}
+    fn closed(&self, _conn: &Conn) {}
+    fn tls_failed(&self, _conn: &Conn, _err: &io::Error) {}
+}
+
+/// A bound listener and how to serve it.
+pub struct Listener {
+    pub tcp: TcpListener,
+    /// TLS on every connection when set.
+    pub tls: Option<TlsAcceptor>,
+    /// Connections served at once; further accepts wait.
+    pub max_connections: usize,
+    /// The counter connection numbers are drawn from.
+    pub ids: Arc<AtomicU64>,
+    pub limits: Limits,
+}
+
+/// Accepts on `listener` until `shutdown`, running `serve` for each
+/// connection; then waits (at most [`GRACE`]) for them to finish.
+pub async fn accept_loop<F, Fut>(listener: Listener, shutdown: Shutdown, serve: F)
+where
+    F: Fn(TcpStream, Conn, Option<TlsAcceptor>, Limits) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let limit = Arc::new(Semaphore::new(listener.max_connections.max(1)));
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    loop {
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => p,
+            _ = shutdown.wait() => break,
+        };
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            r = listener.tcp.accept() => r,
+            _ = shutdown.wait() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(_) => {
+                // Out of descriptors or a reset during accept: back off.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let local = stream.local_addr().unwrap_or(peer);
+        let conn = Conn::new(listener.ids.fetch_add(1, Ordering::Relaxed), peer, local);
+        let task = serve(stream, conn, listener.tls.clone(), listener.limits);
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            task.await;
+            drop((permit, done));
+        });
+    }
+    drop(done_tx);
+    let _ = tokio::time::timeout(GRACE, done_rx.recv()).await;
+}
+
+/// Serves HTTP on `listener` for `service` until `shutdown`.
+pub async fn serve(listener: Listener, service: Arc<dyn Service>, shutdown: Shutdown) {
+    let stop = shutdown.clone();
+    accept_loop(listener, stop, move |stream, conn, tls, limits| {
+        let task = HttpConn {
+            conn,
+            service: service.clone(),
+            shutdown: shutdown.clone(),
+            limits,
+        };
+        task.run(stream, tls)
+    })
+    .await
+}
+
+/// Everything one HTTP connection's task needs.
+struct HttpConn {
+    conn: Conn,
+    service: Arc<dyn Service>,
+    shutdown: Shutdown,
+    limits: Limits,
+}
+
+impl HttpConn {
+    async fn run(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
+        let _ = stream.set_nodelay(true);
+        self.service.opened(&self.conn);
+        let deadline = Instant::now() + self.limits.head_timeout;
+        match tls {
+            None => self.serve_plain(stream, deadline).await,
+            // Boxed: only TLS connections pay for the TLS state.
+            Some(acceptor) => Box::pin(self.serve_tls(stream, acceptor, deadline)).await,
+        }
+        self.service.closed(&self.conn);
+    }
+
+    async fn serve_plain(&self, mut stream: TcpStream, deadline: Instant) {
+        let read = match head::read(&mut stream, &self.limits, deadline).await {
+            Ok(read) => read,
+            Err(reject) => return refuse(&mut stream, reject).await,
+        };
+        let mut prefix = join(read.raw, read.rest.clone());
+        if !read.head.has_body() {
+            match self.service.open_stream(&read.head, &self.conn) {
+                Opening::Stream(reply) => return self.serve_native(stream, reply).await,
+                Opening::Refused(res) => {
+                    let http10 = read.head.http10();
+                    if write_full(&mut stream, res, http10).await.is_err() || http10 {
+                        return;
+                    }
+                    prefix = read.rest;
+                }
+                Opening::NotAStream => {}
+            }
+        }
+        // Boxed: hyper's connection state is large, and a task's size is
+        // that of its largest state, native streams included.
+        Box::pin(self.drive(Rewind::new(prefix, stream))).await
+    }
+
+    async fn serve_tls(&self, stream: TcpStream, acceptor: TlsAcceptor, deadline: Instant) {
+        let mut tls = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return self.service.tls_failed(&self.conn, &e),
+            Err(_) => {
+                let e = io::Error::new(io::ErrorKind::TimedOut, "handshake timed out");
+                return self.service.tls_failed(&self.conn, &e);
+            }
+        };
+        match head::read(&mut tls, &self.limits, deadline).await {
+            Ok(read) => {
+                self.drive(Rewind::new(join(read.raw, read.rest), tls))
+                    .await
+            }
+            Err(reject) => refuse(&mut tls, reject).await,
+        }
+    }
+
+    async fn serve_native(&self, stream: TcpStream, reply: StreamReply) {
+        let settings = crate::conn::StreamSettings {
+            head: reply.native_head(),
+            chunked: !reply.http10,
+            write_timeout: Some(WRITE_TIMEOUT),
+        };
+        crate::conn::serve_tcp(stream, reply.sub, settings).await;
+        if let Some(on_end) = reply.on_end {
+            on_end();
+        }
+    }
+
+    /// Hands the connection to hyper, every request through [`answer`].
+    async fn drive<S>(&self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (service, conn) = (self.service.clone(), self.conn.clone());
+        let hyper_service = service_fn(move |req| {
+            let reply = answer(service.clone(), req, conn.clone());
+            async move { Ok::<_, Infallible>(reply.await) }
+        });
+        let mut builder = http1::Builder::new();
+        builder
+            .title_case_headers(true)
+            .auto_date_header(false)
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.head_timeout)
+            .max_headers(self.limits.max_headers)
+            // hyper's floor is 8 KiB; the head limit itself is the gate's.
+            .max_buf_size(self.limits.max_head.max(8192));
+        let served = builder.serve_connection(TokioIo::new(stream), hyper_service);
+        tokio::pin!(served);
+        let mut closing = false;
+        loop {
+            tokio::select! {
+                _ = served.as_mut() => break,
+                _ = self.conn.abort_asked() => break,
+                _ = self.shutdown.wait(), if !closing => {
+                    served.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                _ = self.conn.close_asked(), if !closing => {
+                    served.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
+        }
+    }
+}
+
+/// One request hyper parsed: the same rules and the same stream decision
+/// as the gate's, then the mode's handler.
+fn answer(service: Arc<dyn Service>, req: Request<Incoming>, conn: Conn) -> Reply {
+    if let Err(reject) = head::check(&req) {
+        conn.close_after_reply();
+        return Box::pin(async move { reply::rejected(reject) });
+    }
+    if !req.has_body() {
+        match service.open_stream(&req, &conn) {
+            Opening::Stream(reply) => return Box::pin(async move { reply.into_hyper(&conn) }),
+            Opening::Refused(res) => return Box::pin(async move { res }),
+            Opening::NotAStream => {}
+        }
+    }
+    service.handle(req, conn)
+}
+
+/// The gate's bytes for hyper: the head, then what came after it.
+fn join(raw: Bytes, rest: Bytes) -> Bytes {
+    if rest.is_empty() {
+        return raw;
+    }
+    let mut all = BytesMut::with_capacity(raw.len() + rest.len());
+    all.extend_from_slice(&raw);
+    all.extend_from_slice(&rest);
+    all.freeze()
+}
+
+/// Answers a refused head (if there is anyone to answer) and closes.
+async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, reject: Reject) {
+    if let Some(answer) = reject.answer() {
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(answer)).await;
+        let _ = stream.shutdown().await;
+    }
+}
+
+/// Writes a full (non-stream) response the way hyper would.
+async fn write_full<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    res: Response<ReplyBody>,
+    http10: bool,
+) -> io::Result<()> {
+    let bytes = reply::encode_full(res, http10);
+    tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&bytes))
+        .await
+        .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
+}
