@@ -179,6 +179,16 @@ test('maxClients: past it a 503; HEAD gets the headers and no stream', async (t)
   assert.throws(() => sse.fetch({ url: 'http://x/' }), /takes a Fetch API Request/)
 })
 
+test("refuse: 'retry': past maxClients a 200 that only says retry: and ends", async (t) => {
+  const sse = hub(t, { maxClients: 1, refuse: 'retry', retryAfter: 1500 })
+  reader(sse.fetch(request()))
+  const second = sse.fetch(request())
+  assert.equal(second.status, 200)
+  assert.equal(second.headers.get('content-type'), 'text/event-stream')
+  assert.equal(await second.text(), 'retry: 1500\n\n')
+  assert.equal(sse.clients, 1)
+})
+
 test('a body nobody reads is closed as slow once its backlog passes maxQueueBytes; readers are unaffected', async (t) => {
   const sse = hub(t, { maxQueueBytes: 64 * 1024 })
   const closes = []

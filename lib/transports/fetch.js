@@ -1,76 +1,82 @@
 'use strict'
 // The Fetch API transport: `sse.fetch(request)` answers a Web-standard
 // `Request` with a `Response` whose body is a `ReadableStream` fed by the
-// hub, for servers built on Fetch handlers (Hono on Node, Deno-style
-// `serve`, the route handlers of modern frameworks). As in the JS fallback,
-// the hub frames, fans out, beats and replays, and hands each batch to JS;
-// here JS enqueues it on the stream instead of writing `res`. Same bytes,
-// same client API: the client's `req` is the Request, its `res` the Response.
+// hub, for servers built on Fetch handlers (Hono on Node, the route
+// handlers of modern frameworks). As in the JS fallback, the hub frames,
+// fans out, beats and replays, and hands each batch to JS; here JS enqueues
+// it on the body instead of writing `res`. Same bytes, same client API
+// (`client.transport` is 'fallback': JS writes the bytes); the client's
+// `req` is the Request and its `res` the Response.
+//
+// The hub sends the next batch only once the reader has taken the last
+// (`ack`): what waits for a slow reader waits in the client's bounded queue
+// in Rust, where `maxQueueBytes` applies exactly as on the other transports.
 
 const querystring = require('node:querystring')
 const Client = require('../client')
+const codes = require('../codes')
 
 // Connection-specific headers belong to the server that writes the
 // Response, not to the Response itself (and are forbidden in HTTP/2).
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection'])
 
-/** One stream's writer: enqueues the hub's batches on a ReadableStream. */
+/** One client's body: the hub's batches, enqueued as the reader takes them. */
 class FetchStream {
   /**
-   * @param {object} native the NativeHub
-   * @param {number} maxQueueBytes bytes the body may hold unread before the client is slow
+   * Registers the client first: past `maxClients` or during shutdown this
+   * throws (lib/codes.js) and no Response is made.
+   * @param {import('../sse')} sse
    */
-  constructor(native, maxQueueBytes) {
-    this.native = native
-    this.maxQueueBytes = maxQueueBytes
-    this.controller = null
-    this.done = false
-    /** The biggest batch enqueued since the reader last emptied the queue. */
-    this.biggest = 0
-    this.id = native.attach()
-    this.body = new ReadableStream(
-      {
-        start: (controller) => {
-          this.controller = controller
-        },
-        cancel: () => this.gone(),
+  constructor(sse) {
+    this._native = sse._native
+    this.kind = 'fallback'
+    this.id = this._native.attach()
+    this._done = false
+    /** A batch was enqueued and the reader has not taken it yet. */
+    this._unacked = false
+    this.body = new ReadableStream({
+      start: (controller) => {
+        this._controller = controller
       },
-      { highWaterMark: maxQueueBytes, size: (chunk) => chunk.byteLength }
-    )
+      pull: () => {
+        if (!this._unacked) return
+        this._unacked = false
+        this._native.ack(this.id)
+      },
+      cancel: () => this.gone(),
+    })
   }
 
   /** The reader went away (cancelled the body, or the request was aborted). */
   gone() {
-    this.done = true
-    this.native.closeClient(this.id, 'client')
+    if (this._done) return
+    this._done = true
+    this._native.closeClient(this.id, 'client')
   }
 
-  /** Queues one batch; a reader that stops reading is closed as slow. */
-  write(buffer) {
-    if (this.done) return
-    const queued = this.maxQueueBytes - this.controller.desiredSize
-    // As in the other transports, one batch bigger than the limit is not
-    // counted, only the backlog beside it.
-    if (queued <= 0) this.biggest = 0
-    this.biggest = Math.max(this.biggest, buffer.length)
-    this.controller.enqueue(buffer)
-    const uncounted = this.biggest > this.maxQueueBytes ? this.biggest : 0
-    if (queued + buffer.length - uncounted > this.maxQueueBytes) this.native.closeClient(this.id, 'slow')
+  /** Enqueues one batch from the hub; the next comes once the reader took it. */
+  deliver(buffer) {
+    if (this._done) return
+    this._controller.enqueue(buffer)
+    if (this._controller.desiredSize > 0) this._native.ack(this.id)
+    else this._unacked = true
   }
 
   /** Ends the body after the hub reported the close; slow or stalled readers get an error. */
-  end(reason) {
-    if (this.done) return
-    this.done = true
-    if (reason === 'slow' || reason === 'timeout') this.controller.error(new Error(`ssehub: stream closed (${reason})`))
-    else this.controller.close()
+  ended(reason) {
+    if (this._done) return
+    this._done = true
+    if (reason === 'slow' || reason === 'timeout') this._controller.error(new Error(`ssehub: stream closed (${reason})`))
+    else this._controller.close()
   }
 }
 
 /**
  * `sse.fetch(request)`: accepts a Fetch `Request` as an event stream and
- * returns its `Response` (503 while shutting down or past `maxClients`;
- * headers only for HEAD). Emits `'connection'` like `handleRequest`.
+ * returns its `Response`. Refusals (past `maxClients`, during shutdown)
+ * follow the `refuse` option: a 503 with Retry-After, or a 200 that only
+ * says `retry:`. HEAD gets the headers only. Emits `'connection'` like
+ * `handleRequest`.
  * @param {import('../sse')} sse
  * @param {Request} request
  * @returns {Response}
@@ -80,25 +86,24 @@ function fetchStream(sse, request) {
     throw new TypeError('ssehub: sse.fetch() takes a Fetch API Request')
   }
   const headers = streamHeaders(sse)
-  if (sse._closing) return refused(503, 'SSE server is shutting down\n')
+  if (sse._closing) return refused(sse, headers, 'shutdown')
   if (request.method === 'HEAD') return new Response(null, { status: 200, headers })
   let stream
   try {
-    stream = new FetchStream(sse._native, sse.options.maxQueueBytes)
+    stream = new FetchStream(sse)
   } catch (err) {
-    if (/client limit/.test(err.message)) return refused(503, 'Too many SSE clients\n')
-    if (/hub is closed/.test(err.message)) return refused(503, 'SSE server is shutting down\n')
+    if (err && err.code === codes.CLIENT_LIMIT) return refused(sse, headers, 'limit')
+    if (err && err.code === codes.CLOSED) return refused(sse, headers, 'shutdown')
     throw err
   }
   const response = new Response(stream.body, { status: 200, headers })
   const url = new URL(request.url, 'http://localhost')
   const lastEventId = lastEventIdOf(request, url)
-  const client = new Client(sse, stream.id, request, response, 'fallback', lastEventId)
-  client._fallback = stream
+  const client = new Client(sse, stream.id, request, response, stream, lastEventId)
   sse._clients.set(stream.id, client)
   if (request.signal) {
     if (request.signal.aborted) stream.gone()
-    else request.signal.addEventListener('abort', () => stream.done || stream.gone(), { once: true })
+    else request.signal.addEventListener('abort', () => stream.gone(), { once: true })
   }
   sse.emit('connection', client, querystring.parse(url.search.slice(1)))
   if (lastEventId !== null && sse.options.history > 0 && !client.closed) {
@@ -115,8 +120,14 @@ function streamHeaders(sse) {
   return headers
 }
 
-function refused(status, message) {
-  return new Response(message, { status, headers: { 'Content-Type': 'text/plain', 'Retry-After': '5' } })
+/** The same answers as `handleRequest` gives a refused stream. */
+function refused(sse, headers, why) {
+  const ms = sse.options.retryAfter
+  if (sse.options.refuse === 'retry') return new Response(`retry: ${ms}\n\n`, { status: 200, headers })
+  return new Response(why === 'limit' ? 'Too many SSE clients\n' : 'SSE server is shutting down\n', {
+    status: 503,
+    headers: { 'Content-Type': 'text/plain', 'Retry-After': String(Math.ceil(ms / 1000)) },
+  })
 }
 
 function lastEventIdOf(request, url) {
