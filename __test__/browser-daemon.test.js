@@ -213,7 +213,7 @@ test('jwt: a fetch() stream reader with the token gets raw, named and id-ed even
   const [, port, ctl] = (await first.ready).map(Number)
   const post = async (ctlPort, target, form) => {
     const body = new URLSearchParams(form).toString()
-    const reply = await raw(ctlPort, `POST ${target} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
+    const reply = await raw(ctlPort, `POST ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
     assert.match(reply, /^HTTP\/1\.1 200 /, reply)
     return split(reply).body
