@@ -6,6 +6,8 @@
 // with install scripts disabled and no platform package: the load error
 // names the fixes, and both fixes work (the source build goes to
 // CARGO_TARGET_DIR, never into node_modules, and shows cargo's progress).
+// `npm test` runs this file on its own, after the rest: the source build
+// takes longer than the per-file timeout of the main run.
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
