@@ -13,7 +13,7 @@ app.get('/', (req, res) => res.sendFile(path.join(__dirname, 'page.html')))
 
 app.get('/events', (req, res) => {
   const client = sse.handleRequest(req, res)
-  if (client) client.send('welcome', `you are client ${client.id}`)
+  client.send('welcome', `you are client ${client.id}`) // a refused client is closed: send() is a no-op
 })
 
 app.post('/say', (req, res) => {

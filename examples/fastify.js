@@ -17,7 +17,7 @@ app.get('/', (request, reply) => reply.type('text/html; charset=utf-8').send(pag
 app.get('/events', (request, reply) => {
   reply.hijack()
   const client = sse.handleRequest(request.raw, reply.raw)
-  if (client) client.send('welcome', `you are client ${client.id}`)
+  client.send('welcome', `you are client ${client.id}`) // a refused client is closed: send() is a no-op
 })
 
 app.post('/say', async (request) => {

@@ -18,7 +18,7 @@ app.use((ctx) => {
   } else if (ctx.method === 'GET' && ctx.path === '/events') {
     ctx.respond = false
     const client = sse.handleRequest(ctx.req, ctx.res)
-    if (client) client.send('welcome', `you are client ${client.id}`)
+    client.send('welcome', `you are client ${client.id}`) // a refused client is closed: send() is a no-op
   } else if (ctx.method === 'POST' && ctx.path === '/say') {
     ctx.body = { delivered: sse.broadcast({ id: ++lastId, data: String(ctx.query.text || '') }) }
   }
