@@ -237,3 +237,54 @@ describe('jwt mode: secrets, flags, signals', () => {
     } finally { await d.stop() }
   })
 })
+
+describe('jwt mode from a page: access_token, cookie, CORS', () => {
+  let d, port
+  const ORIGIN = 'http://app.localhost:3000'
+  const tok = (userId, channel) => forge({ alg: 'HS256', typ: 'JWT' }, { userId, channel, exp: now() + 60 })
+
+  before(async () => {
+    d = start(['jwt', '-bind', '127.0.0.1:0', '-bindctl', '127.0.0.1:0', '-secret', SECRET, '-heartbeat', '0',
+      '-cors-origins', `${ORIGIN},https://other.example`, '-token-cookie', 'sess'],
+    { ready: /Listening for clients on 127\.0\.0\.1:(\d+), control on 127\.0\.0\.1:(\d+)/ })
+    port = Number((await d.ready)[1])
+  })
+  after(() => d.stop())
+
+  test('a token in the access_token parameter or in the named cookie opens the stream', async () => {
+    const q = openStream(port, get(`/events/?access_token=${tok('u', 'c')}`))
+    await q.waitFor(/\r\n\r\n/)
+    assert.match(q.text, /^HTTP\/1\.1 200 OK/)
+    q.close()
+    const c = openStream(port, get('/events/', `Cookie: theme=dark; sess=${tok('u', 'c')}\r\n`))
+    await c.waitFor(/\r\n\r\n/)
+    assert.match(c.text, /^HTTP\/1\.1 200 OK/)
+    c.close()
+    const wrongCookie = await raw(port, get('/events/', `Cookie: ssehub_token=${tok('u', 'c')}\r\n`), { until: complete })
+    assert.match(wrongCookie, /^HTTP\/1\.1 401 /, 'the cookie name was changed with -token-cookie')
+    const header = openStream(port, get('/events/', `Authorization: Bearer ${tok('u', 'c')}\r\n`))
+    await header.waitFor(/\r\n\r\n/)
+    assert.match(header.text, /^HTTP\/1\.1 200 OK/, 'the header works as before')
+    assert.doesNotMatch(header.text, /Access-Control/, 'no CORS headers without an Origin')
+    header.close()
+  })
+
+  test('a listed origin gets its preflight answered and credentials allowed; others do not', async () => {
+    const pre = await raw(port, `OPTIONS /events/ HTTP/1.1\r\nHost: x\r\nOrigin: ${ORIGIN}\r\nAccess-Control-Request-Method: GET\r\nAccess-Control-Request-Headers: authorization\r\n\r\n`, { until: headEnd })
+    assert.match(pre, /^HTTP\/1\.1 204 No Content/)
+    assert.match(pre, new RegExp(`Access-Control-Allow-Origin: ${ORIGIN}\r\n`))
+    assert.match(pre, /Access-Control-Allow-Credentials: true\r\n/)
+    assert.match(pre, /Access-Control-Allow-Headers: Authorization, Last-Event-ID, Cache-Control\r\n/)
+    const evil = await raw(port, 'OPTIONS /events/ HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n\r\n', { until: headEnd })
+    assert.match(evil, /^HTTP\/1\.1 403 /)
+    assert.doesNotMatch(evil, /Access-Control-Allow-Origin/)
+    const s = openStream(port, get(`/events/?access_token=${tok('u', 'c')}`, `Origin: ${ORIGIN}\r\n`))
+    await s.waitFor(/\r\n\r\n/)
+    assert.match(s.text, new RegExp(`Access-Control-Allow-Origin: ${ORIGIN}\r\n`))
+    assert.match(s.text, /Access-Control-Allow-Credentials: true\r\n/)
+    s.close()
+    const denied = await raw(port, get('/events/', `Origin: ${ORIGIN}\r\n`), { until: complete })
+    assert.match(denied, /^HTTP\/1\.1 401 /)
+    assert.match(denied, new RegExp(`Access-Control-Allow-Origin: ${ORIGIN}\r\n`), 'the page can read the 401')
+  })
+})

@@ -35,7 +35,6 @@ const BAD = [
   ['obs-fold', (t) => `GET ${t} HTTP/1.1\r\nHost: localhost\r\nX-A: 1\r\n folded\r\n\r\n`, 400],
   ['a NUL in a header', (t) => `GET ${t} HTTP/1.1\r\nHost: localhost\r\nX-A: a\0b\r\n\r\n`, 400],
   ['HTTP/0.9', (t) => `GET ${t}\r\n\r\n`, 400],
-  ['an HTTP/2 preface on an HTTP/1 port', () => 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 505],
 ]
 
 /** Each mode: how to start it, a stream target, a one-shot target. */

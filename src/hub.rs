@@ -422,6 +422,19 @@ impl Hub {
             .map_or(0, |s| s.len())
     }
 
+    /// The `n` channels with the most members, biggest first (for a status
+    /// page): one pass over the index, no copy of the member sets.
+    pub fn largest_channels(&self, n: usize) -> Vec<(String, usize)> {
+        let index = read(&self.inner.channels);
+        let mut sizes: Vec<(&str, usize)> = index.iter().map(|(c, m)| (&**c, m.len())).collect();
+        sizes.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        sizes
+            .into_iter()
+            .take(n)
+            .map(|(c, len)| (c.to_string(), len))
+            .collect()
+    }
+
     /// Queues to one client what it missed since `last_id`: the recorded
     /// events after it that reached the client's channels, in order. When
     /// the id is not in the history it first gets a [`GAP_EVENT`]. Returns

@@ -1,6 +1,6 @@
 'use strict'
 // Driver for the ssehub daemon in SSE-Server mode:
-//   node bin/ssehub.js channels -n -p PORT -P CTLPORT
+//   ssehub channels -n -p PORT -P CTLPORT   (the daemon binary itself)
 // It starts the daemon, publishes by writing `bench = <data>` lines to its
 // text control port, and reports the daemon's pid so that the benchmark
 // measures the daemon's CPU and memory, not this driver's. Clients GET `/`
@@ -8,17 +8,18 @@
 
 const { spawn, spawnSync } = require('node:child_process')
 const net = require('node:net')
-const path = require('node:path')
 const { reply, serveCommands } = require('./common')
 
-// SSEHUB_BENCH_BIN: another launcher to drive (a different build, a mock).
-const BIN = process.env.SSEHUB_BENCH_BIN || path.join(__dirname, '..', '..', 'bin', 'ssehub.js')
+// SSEHUB_BENCH_BIN: another daemon to drive: a binary, or a `.js` launcher
+// run by node whose own process is the daemon (an older build, a mock).
+const BIN = process.env.SSEHUB_BENCH_BIN || require('../../scripts/platform').daemonBinaryPath()
+const command = (args) => (BIN.endsWith('.js') ? [process.execPath, [BIN, ...args]] : [BIN, args])
 const CHANNEL = 'bench'
 
 /** Null if `ssehub channels` runs here, else why not. */
 function unavailableReason() {
-  const probe = spawnSync(process.execPath, [BIN, 'channels', '--help'], { encoding: 'utf8', timeout: 10_000 })
-  if (probe.error) return `cannot run bin/ssehub.js: ${probe.error.message}`
+  const probe = spawnSync(...command(['channels', '--help']), { encoding: 'utf8', timeout: 10_000 })
+  if (probe.error) return `cannot run ${BIN}: ${probe.error.message}`
   if (probe.status === 0) return null
   const said = `${probe.stderr || ''}${probe.stdout || ''}`.trim().split('\n')[0]
   return `\`ssehub channels\` is not available yet (exit ${probe.status}: ${said})`
@@ -52,8 +53,8 @@ function connectWithRetry(port, deadlineMs) {
 
 function startDaemon(port, controlPort) {
   // No client limit: the idle phase holds 19,000 (the open-file limit is the bound).
-  const args = [BIN, 'channels', '-n', '-p', String(port), '-P', String(controlPort), '--max-clients', '0']
-  const daemon = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  const args = ['channels', '-n', '-p', String(port), '-P', String(controlPort), '--max-clients', '0']
+  const daemon = spawn(...command(args), { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   daemon.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-2000)))
   daemon.lastWords = () => stderr.trim()

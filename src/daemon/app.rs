@@ -104,6 +104,10 @@ pub struct App {
     pub shutdown: Shutdown,
     pub limits: Limits,
     tasks: Vec<JoinHandle<()>>,
+    /// Stops the operator listeners once the drain is over, so that
+    /// `/readyz` can say 503 while it lasts.
+    ops_stop: Shutdown,
+    ops_tasks: Vec<JoinHandle<()>>,
     /// Connection numbers, shared by every listener (log lines use them).
     pub ids: Arc<AtomicU64>,
 }
@@ -122,6 +126,8 @@ impl App {
             shutdown,
             limits,
             tasks: Vec::new(),
+            ops_stop: Shutdown::default(),
+            ops_tasks: Vec::new(),
             ids: Arc::new(AtomicU64::new(first_id)),
         })
     }
@@ -138,6 +144,14 @@ impl App {
         let listener = self.listener(tcp, tls, max_connections);
         let task = server::serve(listener, service, self.shutdown.clone());
         self.spawn(task);
+    }
+
+    /// Serves an operator listener (metrics, health, status): it stays up
+    /// through the drain, answering `/readyz` with 503, and stops last.
+    pub fn serve_ops(&mut self, tcp: TcpListener, service: Arc<dyn Service>) {
+        let listener = self.listener(tcp, None, PRIVATE_CONNECTIONS);
+        let task = server::serve(listener, service, self.ops_stop.clone());
+        self.ops_tasks.push(tokio::spawn(task));
     }
 
     /// A listener on `tcp` with this app's limits and numbering.
@@ -167,6 +181,10 @@ impl App {
         self.shutdown.wait().await;
         hub.close_all(CloseReason::Shutdown);
         for task in self.tasks {
+            let _ = task.await;
+        }
+        self.ops_stop.trigger();
+        for task in self.ops_tasks {
             let _ = task.await;
         }
         exit::OK

@@ -16,7 +16,7 @@ use super::net::head::{Limits, RequestInfo};
 use super::net::peer::Conn;
 use super::net::reply::{date, go_error, go_reply, reply, ReplyBody};
 use super::net::server::{Opening, Reply, Service};
-use super::net::stream::StreamReply;
+use super::net::stream::{Refuse, StreamReply};
 use crate::frame::Event;
 use crate::hub::{ClientId, Hub, HubConfig};
 use crate::queue::CloseReason;
@@ -38,6 +38,10 @@ Configured by the environment:
                    127.0.0.1 for loopback only)
   AUTH_TOKEN       require 'Authorization: Bearer <token>'
   AUTH_TOKEN_FILE  read the token from this file (trimmed); wins over AUTH_TOKEN
+  TLS_CERT         TLS (and HTTP/2 by ALPN) with this PEM certificate chain
+  TLS_KEY          and this PEM private key
+  REFUSE           retry: past MAX_CLIENTS or while stopping, answer 200 with
+                   a retry: hint (browsers come back) instead of a 503
   MAX_CLIENTS      streams at once; past it, 503 (default: the open-file
                    limit less a reserve; 0 = no limit)
   METRICS_PUBLIC   1: serve /metrics to every peer (default: loopback peers
@@ -74,6 +78,8 @@ struct Demo {
     /// `/metrics` (ours, not the original's) for every peer.
     metrics_public: bool,
     ops: Ops,
+    /// How a stream is refused at the client limit or in the drain.
+    refuse: Refuse,
 }
 
 /// Runs the demo mode; returns the exit code.
@@ -112,7 +118,22 @@ fn settings() -> Result<Settings, Fail> {
                 .map_err(|e| exit::fail(exit::USAGE, format!("MAX_CLIENTS: {e}")))?,
         ),
     };
+    let tls = match (env("TLS_CERT"), env("TLS_KEY")) {
+        (Some(c), Some(k)) => {
+            Some(super::net::tls::acceptor(&c, &k).map_err(|e| exit::fail(exit::UNAVAILABLE, e))?)
+        }
+        (None, None) => None,
+        _ => return Err(exit::fail(exit::USAGE, "TLS_CERT and TLS_KEY go together")),
+    };
+    let refuse = match env("REFUSE") {
+        None => Refuse::default(),
+        Some(v) => {
+            Refuse::parse(&v).map_err(|e| exit::fail(exit::USAGE, format!("REFUSE: {e}")))?
+        }
+    };
     Ok(Settings {
+        tls,
+        refuse,
         host: env("HOST").unwrap_or_default(),
         port,
         token: auth_token(),
@@ -167,6 +188,8 @@ struct Settings {
     token: Option<String>,
     interval: Duration,
     max_clients: Option<usize>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    refuse: Refuse,
 }
 
 async fn serve(settings: Settings) -> Result<i32, Fail> {
@@ -176,6 +199,8 @@ async fn serve(settings: Settings) -> Result<i32, Fail> {
         token,
         interval,
         max_clients,
+        tls,
+        refuse,
     } = settings;
     let log = Arc::new(Logger::new(Sink::Stdout, Stamp::Bare));
     let said = log.clone();
@@ -200,13 +225,14 @@ async fn serve(settings: Settings) -> Result<i32, Fail> {
         streams: Mutex::new(BTreeMap::new()),
         log,
         metrics_public: std::env::var("METRICS_PUBLIC").is_ok_and(|v| v == "1"),
-        ops: Ops::new("demo"),
+        ops: Ops::new("demo", app.shutdown.clone()),
+        refuse,
     });
     demo.log
         .line(format_args!("Starting sse-server at :{bound} ..."));
     app.serve(
         tcp,
-        None,
+        tls,
         budget.web_connections,
         Arc::new(Web(demo.clone())),
     );
@@ -218,8 +244,10 @@ async fn serve(settings: Settings) -> Result<i32, Fail> {
 /// What a request asks for.
 enum Route {
     Stream,
+    /// The original's `/status`.
     Status,
-    Metrics,
+    /// Ours: `/metrics`, `/healthz`, `/readyz`, `/ui/` (private peers).
+    Ops,
     NotFound,
 }
 
@@ -227,7 +255,7 @@ fn route(req: &dyn RequestInfo) -> Route {
     match req.path() {
         "/stream" => Route::Stream,
         "/status" => Route::Status,
-        "/metrics" => Route::Metrics,
+        "/metrics" | "/healthz" | "/readyz" | "/ui" | "/ui/" | "/ui/status" => Route::Ops,
         _ => Route::NotFound,
     }
 }
@@ -266,7 +294,7 @@ async fn handle(demo: Arc<Demo>, req: Request<Incoming>, conn: Conn) -> Response
         return unauthorized();
     }
     let private = metrics_allowed(conn.peer, demo.token.is_some(), demo.metrics_public);
-    if matches!(route, Route::Metrics) && !private {
+    if matches!(route, Route::Ops) && !private {
         return not_found();
     }
     let started = Instant::now();
@@ -296,9 +324,9 @@ async fn handle(demo: Arc<Demo>, req: Request<Incoming>, conn: Conn) -> Response
         _ => {
             let res = demo
                 .ops
-                .reply("/metrics", &demo.hub, &demo.log)
+                .reply(req.uri().path(), &demo.hub, &demo.log)
                 .unwrap_or_else(not_found);
-            demo.log_request(&line, 200, started);
+            demo.log_request(&line, res.status().as_u16(), started);
             res
         }
     }
@@ -385,7 +413,7 @@ impl Demo {
         }
         let limit = limit(start, count);
         let Ok(sub) = self.hub.register() else {
-            return Opening::Refused(unavailable());
+            return Opening::Refused(self.refuse.answer(unavailable));
         };
         self.log.line(format_args!(
             "Starting stream for {addr}, {start} -> {limit} ..."

@@ -1,13 +1,16 @@
-//! The operator side of every mode: hub counters as Prometheus text
-//! (`/metrics`) and as a JSON status object (`/status`), on the listener
-//! each mode keeps for it (channels: `--metrics`; jwt: the control
-//! listener; demo: its port, to loopback peers).
+//! The operator side of every mode, on the listener each mode keeps for it
+//! (channels: `--metrics`; jwt: the control listener; demo: its port, to
+//! loopback peers): hub and process counters as Prometheus text
+//! (`/metrics`), a JSON status object (`/status`, `/ui/status`), liveness
+//! and readiness (`/healthz`, `/readyz`: 503 while draining) and a status
+//! page for a person (`/ui/`, one HTML file, no external assets).
 
 use super::log::Logger;
 use super::net::head::RequestInfo;
 use super::net::peer::Conn;
 use super::net::reply::{go_error, go_reply, ReplyBody};
 use super::net::server::{Opening, Reply, Service};
+use super::net::shutdown::Shutdown;
 use crate::hub::{Hub, Stats};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -68,6 +71,16 @@ fn metrics(stats: &Stats, log_dropped: u64) -> [Metric; 7] {
 /// Prometheus text exposition (version 0.0.4), labelled with the mode.
 pub fn prometheus(mode: &str, stats: &Stats, log_dropped: u64) -> String {
     let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP ssehub_build_info The ssehub version that serves."
+    );
+    let _ = writeln!(out, "# TYPE ssehub_build_info gauge");
+    let _ = writeln!(
+        out,
+        "ssehub_build_info{{mode=\"{mode}\",version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
     for (name, kind, help, value) in metrics(stats, log_dropped) {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -76,49 +89,86 @@ pub fn prometheus(mode: &str, stats: &Stats, log_dropped: u64) -> String {
     out
 }
 
-/// A JSON object with the mode, uptime and the same counters.
-pub fn status_json(mode: &str, stats: &Stats, log_dropped: u64, started: Instant) -> String {
+/// Channels listed in the status object, the biggest first.
+const STATUS_CHANNELS: usize = 20;
+
+/// A JSON object with the mode, version, uptime, the same counters and
+/// the biggest channels; every key in snake_case.
+pub fn status_json(mode: &str, hub: &Hub, log_dropped: u64, started: Instant) -> String {
     let mut out = format!(
-        "{{\"mode\":\"{mode}\",\"uptimeSeconds\":{}",
+        "{{\"mode\":\"{mode}\",\"version\":\"{}\",\"uptime_seconds\":{}",
+        env!("CARGO_PKG_VERSION"),
         started.elapsed().as_secs()
     );
-    for (name, _, _, value) in metrics(stats, log_dropped) {
+    for (name, _, _, value) in metrics(&hub.stats(), log_dropped) {
         let key = name.trim_start_matches("ssehub_");
         let _ = write!(out, ",\"{key}\":{value}");
     }
+    let channels: Vec<serde_json::Value> = hub
+        .largest_channels(STATUS_CHANNELS)
+        .into_iter()
+        .map(|(channel, clients)| serde_json::json!({ "channel": channel, "clients": clients }))
+        .collect();
+    let _ = write!(
+        out,
+        ",\"largest_channels\":{}",
+        serde_json::Value::Array(channels)
+    );
     out.push('}');
     out
 }
 
+/// The status page.
+const UI: &str = include_str!("ui/index.html");
+
 /// A mode's operator endpoints.
+#[derive(Clone)]
 pub struct Ops {
     mode: &'static str,
     started: Instant,
+    /// Triggered: draining, so `/readyz` says 503.
+    shutdown: Shutdown,
 }
 
 impl Ops {
-    pub fn new(mode: &'static str) -> Ops {
+    pub fn new(mode: &'static str, shutdown: Shutdown) -> Ops {
         Ops {
             mode,
             started: Instant::now(),
+            shutdown,
         }
     }
 
-    /// The answer for an operator path (`/metrics`, `/status`), if it is one.
+    /// The answer for an operator path, if it is one.
     pub fn reply(&self, path: &str, hub: &Hub, log: &Logger) -> Option<Response<ReplyBody>> {
-        let stats = hub.stats();
         let dropped = log.dropped();
+        let text = "text/plain; charset=utf-8";
         Some(match path {
-            "/metrics" => go_reply(
-                StatusCode::OK,
-                "text/plain; version=0.0.4; charset=utf-8",
-                prometheus(self.mode, &stats, dropped),
-            ),
-            "/status" => go_reply(
+            "/metrics" => {
+                let mut body = prometheus(self.mode, &hub.stats(), dropped);
+                body.push_str(&super::process::prometheus());
+                go_reply(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    body,
+                )
+            }
+            "/status" | "/ui/status" => go_reply(
                 StatusCode::OK,
                 "application/json",
-                status_json(self.mode, &stats, dropped, self.started),
+                status_json(self.mode, hub, dropped, self.started),
             ),
+            "/healthz" => go_reply(StatusCode::OK, text, "ok\n".into()),
+            "/readyz" if self.shutdown.is_triggered() => {
+                go_reply(StatusCode::SERVICE_UNAVAILABLE, text, "draining\n".into())
+            }
+            "/readyz" => go_reply(StatusCode::OK, text, "ready\n".into()),
+            "/ui" => super::net::reply::reply(
+                StatusCode::MOVED_PERMANENTLY,
+                &[("Location", "/ui/"), ("Content-Length", "0")],
+                ReplyBody::empty(),
+            ),
+            "/ui/" => go_reply(StatusCode::OK, "text/html; charset=utf-8", UI.into()),
             _ => return None,
         })
     }
@@ -127,7 +177,7 @@ impl Ops {
     /// to requests that name a loopback host (see [`loopback_host`]).
     pub fn service(&self, hub: Hub, log: Arc<Logger>) -> Arc<dyn Service> {
         Arc::new(OpsService {
-            ops: Ops::new(self.mode),
+            ops: self.clone(),
             hub,
             log,
         })
@@ -207,10 +257,28 @@ mod tests {
         assert!(text.contains("ssehub_events_delivered_total{mode=\"demo\"} 11\n"));
         assert!(text.contains("ssehub_log_lines_dropped_total{mode=\"demo\"} 4\n"));
         assert!(text.contains("# TYPE ssehub_clients_dropped_slow_total counter\n"));
+        assert!(text.contains(&format!(
+            "ssehub_build_info{{mode=\"demo\",version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )));
+        let hub = Hub::new(crate::hub::HubConfig {
+            heartbeat: None,
+            ..crate::hub::HubConfig::default()
+        });
+        let sub = hub.register().unwrap();
+        hub.join(sub.id(), "news");
         let json: serde_json::Value =
-            serde_json::from_str(&status_json("demo", &stats, 0, Instant::now())).unwrap();
-        assert_eq!(json["events_published_total"], 7);
+            serde_json::from_str(&status_json("demo", &hub, 0, Instant::now())).unwrap();
+        assert_eq!(json["connected_clients"], 1);
         assert_eq!(json["mode"], "demo");
+        assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(json["largest_channels"][0]["channel"], "news");
+        let keys: Vec<String> = json.as_object().unwrap().keys().cloned().collect();
+        assert!(
+            keys.iter()
+                .all(|k| !k.chars().any(|c| c.is_ascii_uppercase())),
+            "{keys:?}"
+        );
     }
 
     fn conn_on(local: &str) -> Conn {
@@ -248,5 +316,30 @@ mod tests {
         assert!(!loopback_host(&no_host, &local));
         let public = conn_on("0.0.0.0:8001");
         assert!(loopback_host(&with_host("attacker.example"), &public));
+    }
+}
+
+#[cfg(test)]
+mod ops_tests {
+    use super::*;
+    use crate::daemon::log::Sink;
+
+    #[test]
+    fn readiness_turns_503_while_draining_and_liveness_stays() {
+        let shutdown = Shutdown::default();
+        let ops = Ops::new("jwt", shutdown.clone());
+        let hub = Hub::new(crate::hub::HubConfig {
+            heartbeat: None,
+            ..crate::hub::HubConfig::default()
+        });
+        let log = Logger::new(Sink::Off, crate::daemon::log::Stamp::Bare);
+        let status = |path: &str| ops.reply(path, &hub, &log).map(|r| r.status().as_u16());
+        assert_eq!(status("/readyz"), Some(200));
+        assert_eq!(status("/healthz"), Some(200));
+        assert_eq!(status("/ui/"), Some(200));
+        assert_eq!(status("/nothing"), None);
+        shutdown.trigger();
+        assert_eq!(status("/readyz"), Some(503));
+        assert_eq!(status("/healthz"), Some(200));
     }
 }

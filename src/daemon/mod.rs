@@ -18,7 +18,9 @@
 //! - `exit`: the one start-up error type and the named exit codes.
 //! - `cli`: Go `flag` and GNU `getopt_long` argument parsing.
 //! - `log`: log sinks and timestamps.
-//! - `metrics`: hub counters as Prometheus text and JSON status.
+//! - `metrics`: the operator side: Prometheus text, JSON status, health,
+//!   readiness, the status page (`ui/index.html`).
+//! - `process`: the standard process metrics, from `/proc`.
 
 mod app;
 mod background;
@@ -31,6 +33,7 @@ mod jwt;
 mod log;
 mod metrics;
 mod net;
+mod process;
 
 /// The parsers, for the property tests and fuzz targets only: not an API.
 #[doc(hidden)]

@@ -4,7 +4,7 @@
 use crate::daemon::cli::{getopt, Opt};
 use crate::daemon::exit::{self, fail, Fail};
 
-pub(super) const USAGE: &str = "Usage: ssehub channels [-n] [-u urlpath] [-p port] [-l logfile] [-c ssl-cert] [-k ssl-privkey] [-F fifo] [-P controlport] [-U user] [-C configfile] [-a] [--metrics [host:]port] [--fifo-mode octal] [--heartbeat secs] [--max-clients n] [--max-header-size bytes] [--log-summary] [-h]";
+pub(super) const USAGE: &str = "Usage: ssehub channels [-n] [-u urlpath] [-p port] [-l logfile] [-c ssl-cert] [-k ssl-privkey] [-F fifo] [-P controlport] [-U user] [-C configfile] [-a] [--metrics [host:]port] [--fifo-mode octal] [--heartbeat secs] [--max-clients n] [--max-header-size bytes] [--log-summary] [--refuse 503|retry] [-h]";
 
 pub(super) const HELP: &str = "\
 ssehub channels sends server-sent events to HTTP clients (drop-in for SSE-Server)
@@ -27,6 +27,8 @@ Usage: ssehub channels [options]
                             limit less a reserve for the control side; 0 = no limit)
   --max-header-size <bytes> Longest request head accepted (default 16384, as Node)
   --log-summary             Log one line per published event, not one per recipient
+  --refuse <503|retry>      Past the client limit or while stopping: 503 (default), or
+                            200 with a retry: hint, so that browsers come back by themselves
   --help, -h                This help
 Control lines: \"channel/type = data\", \"channel = data\", \"status\", \"halt\".";
 
@@ -131,6 +133,11 @@ const OPTS: &[Opt] = &[
         long: "log-summary",
         arg: false,
     },
+    Opt {
+        short: None,
+        long: "refuse",
+        arg: true,
+    },
 ];
 
 /// The mode's settings: flags, then the config file for those unset.
@@ -156,6 +163,7 @@ pub(super) struct Config {
     pub(super) max_header_size: Option<String>,
     /// One log line per event instead of one per recipient.
     pub(super) log_summary: bool,
+    pub(super) refuse: Option<String>,
 }
 
 impl Config {
@@ -180,6 +188,7 @@ impl Config {
             "heartbeat" => &mut self.heartbeat,
             "max-clients" => &mut self.max_clients,
             "max-header-size" => &mut self.max_header_size,
+            "refuse" => &mut self.refuse,
             _ => return,
         };
         if !(only_unset && slot.is_some()) {

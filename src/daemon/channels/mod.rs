@@ -22,6 +22,7 @@ use super::exit::{self, fail, Fail};
 use super::log::{self, Logger, Sink, Stamp};
 use super::metrics::Ops;
 use super::net::head::{self, Limits};
+use super::net::stream::Refuse;
 use crate::frame::Event;
 use crate::hub::{Hub, HubConfig};
 use crate::runtime::RUNTIME;
@@ -78,6 +79,7 @@ struct Setup {
     fifo_mode: u32,
     budget: Budget,
     limits: Limits,
+    refuse: Refuse,
 }
 
 fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
@@ -111,6 +113,10 @@ fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
         Some(v) => {
             Some(app::parse_max_clients(v).map_err(|e| fail(exit::USAGE, format!("--{e}")))?)
         }
+    };
+    let refuse = match config.refuse.as_deref() {
+        None => Refuse::default(),
+        Some(v) => Refuse::parse(v).map_err(|e| fail(exit::USAGE, format!("--{e}")))?,
     };
     let mut limits = Limits::default();
     if let Some(v) = config.max_header_size.as_deref() {
@@ -150,6 +156,7 @@ fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
         fifo_mode,
         budget: Budget::new(asked),
         limits,
+        refuse,
     };
     RUNTIME.block_on(serve(setup, args))
 }
@@ -168,6 +175,8 @@ struct Channels {
     log_slot: Option<(u64, String)>,
     fifo_mode: u32,
     ops: Ops,
+    /// How a stream is refused at the client limit or in the drain.
+    refuse: Refuse,
 }
 
 /// Binds with SSE-Server's wording of the error.
@@ -187,6 +196,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         fifo_mode,
         budget,
         limits,
+        refuse,
     } = setup;
     let log = Arc::new(log);
     let said = log.clone();
@@ -242,7 +252,8 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         table: table::Table::default(),
         log_slot,
         fifo_mode,
-        ops: Ops::new("channels"),
+        ops: Ops::new("channels", app.shutdown.clone()),
+        refuse,
     });
     let port_of = |l: &TcpListener| l.local_addr().map_or(0, |a| a.port());
     ch.log_startup(
@@ -276,8 +287,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         app.spawn(controllers::control_port(ch.clone(), listener));
     }
     if let Some(tcp) = metrics_tcp {
-        let service = ch.ops.service(ch.hub.clone(), log.clone());
-        app.serve(tcp, None, PRIVATE_CONNECTIONS, service);
+        app.serve_ops(tcp, ch.ops.service(ch.hub.clone(), log.clone()));
     }
 
     let code = app.run(&ch.hub).await;

@@ -133,10 +133,10 @@ impl Service for Web {
 fn open(ch: &Arc<Channels>, conn: &Conn, channels: Vec<String>, http10: bool) -> Opening {
     let Ok(sub) = ch.hub.register() else {
         conn.close_after_reply();
-        return Opening::Refused(plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Service unavailable\n",
-        ));
+        return Opening::Refused(
+            ch.refuse
+                .answer(|| plain(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable\n")),
+        );
     };
     if channels.is_empty() {
         ch.hub.join(sub.id(), ALL);

@@ -6,19 +6,22 @@
 //! only requests for a loopback host while it is bound to loopback.
 //!
 //! - `routes`: both listeners' requests.
+//! - `access`: tokens from a page (query, cookie) and CORS.
 //! - `token`: the tokens, byte-compatible with the original's.
 
-use super::app::{self, App, Budget, PRIVATE_CONNECTIONS};
+use super::app::{self, App, Budget};
 use super::cli::{go_flags, Flag};
 use super::exit::{self, Fail};
 use super::log::{Logger, Sink, Stamp};
 use super::metrics::Ops;
 use super::net::head::{self, Limits};
+use super::net::stream::Refuse;
 use crate::hub::{Hub, HubConfig};
 use crate::runtime::RUNTIME;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod access;
 mod routes;
 pub(super) mod token;
 
@@ -37,7 +40,15 @@ The JWT hub (drop-in for chabberwock/sse).
   -heartbeat SECS    comment line on idle streams every SECS (default 15, 0 = off)
   -max-clients N     streaming clients at once; past it, 503 (default: the
                      open-file limit less a reserve; 0 = no limit)
-  -max-header-size N longest request head accepted, in bytes (default 16384)";
+  -max-header-size N longest request head accepted, in bytes (default 16384)
+  -tls-cert FILE     TLS (and HTTP/2 by ALPN) on the client listener: PEM
+  -tls-key FILE      certificate chain and private key
+  -token-param NAME  query parameter a token may come in (default access_token)
+  -token-cookie NAME cookie a token may come in (default ssehub_token)
+  -cors-origins LIST origins allowed to stream from a page, comma-separated
+                     (credentials allowed for them; * = any, no credentials)
+  -refuse 503|retry  past the client limit or while stopping: 503 (default), or
+                     200 with a retry: hint, so that browsers come back";
 
 const FLAGS: &[Flag] = &[
     Flag {
@@ -73,6 +84,30 @@ const FLAGS: &[Flag] = &[
         boolean: false,
     },
     Flag {
+        name: "tls-cert",
+        boolean: false,
+    },
+    Flag {
+        name: "token-param",
+        boolean: false,
+    },
+    Flag {
+        name: "token-cookie",
+        boolean: false,
+    },
+    Flag {
+        name: "cors-origins",
+        boolean: false,
+    },
+    Flag {
+        name: "refuse",
+        boolean: false,
+    },
+    Flag {
+        name: "tls-key",
+        boolean: false,
+    },
+    Flag {
         name: "h",
         boolean: true,
     },
@@ -91,6 +126,10 @@ struct Config {
     /// `None`: the default, which follows the open-file limit.
     max_clients: Option<usize>,
     limits: Limits,
+    /// PEM certificate chain and key for TLS on the client listener.
+    tls: Option<(String, String)>,
+    access: access::Access,
+    refuse: Refuse,
 }
 
 /// Shared state of one jwt hub.
@@ -100,6 +139,8 @@ struct Jwt {
     /// Go `log`-style lines on stderr.
     log: Arc<Logger>,
     ops: Ops,
+    access: access::Access,
+    refuse: Refuse,
 }
 
 /// Runs the jwt mode; returns the exit code.
@@ -131,7 +172,11 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
         heartbeat: Some(Duration::from_secs(15)),
         max_clients: None,
         limits: Limits::default(),
+        tls: None,
+        access: access::Access::default(),
+        refuse: Refuse::default(),
     };
+    let (mut cert, mut key) = (None, None);
     let (mut secret, mut generate) = (None, false);
     for (name, value) in flags {
         match name {
@@ -151,6 +196,12 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
                 config.max_clients =
                     Some(app::parse_max_clients(&value).map_err(|e| format!("-{e}"))?);
             }
+            "tls-cert" => cert = Some(value),
+            "token-param" => config.access.param = value,
+            "token-cookie" => config.access.cookie = value,
+            "cors-origins" => config.access.origins = access::parse_origins(&value)?,
+            "refuse" => config.refuse = Refuse::parse(&value).map_err(|e| format!("-{e}"))?,
+            "tls-key" => key = Some(value),
             "max-header-size" => {
                 config.limits.max_head =
                     head::parse_max_head(&value).map_err(|e| format!("-{e}"))?;
@@ -158,6 +209,11 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
             _ => {}
         }
     }
+    config.tls = match (cert, key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        (None, None) => None,
+        _ => return Err("-tls-cert and -tls-key go together".into()),
+    };
     config.secret = choose_secret(secret, generate)?.into_bytes();
     Ok(Some(config))
 }
@@ -196,6 +252,12 @@ async fn serve(config: Config) -> Result<i32, Fail> {
     let mut app = App::new(config.limits, 1, move |sig| {
         said.line(format_args!("Received {sig}, stopping."));
     })?;
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(
+            super::net::tls::acceptor(cert, key).map_err(|e| exit::fail(exit::UNAVAILABLE, e))?,
+        ),
+        None => None,
+    };
     let clients = app::bind(&config.bind, "").await?;
     let control = app::bind(&config.bindctl, "127.0.0.1").await?;
     let budget = Budget::new(config.max_clients);
@@ -207,7 +269,9 @@ async fn serve(config: Config) -> Result<i32, Fail> {
         }),
         secret: config.secret,
         log,
-        ops: Ops::new("jwt"),
+        ops: Ops::new("jwt", app.shutdown.clone()),
+        access: config.access,
+        refuse: config.refuse,
     });
     let shown = |l: &tokio::net::TcpListener| l.local_addr().map_or("?".into(), |a| a.to_string());
     jwt.log.line(format_args!(
@@ -217,16 +281,11 @@ async fn serve(config: Config) -> Result<i32, Fail> {
     ));
     app.serve(
         clients,
-        None,
+        tls,
         budget.web_connections,
         Arc::new(routes::Clients(jwt.clone())),
     );
-    app.serve(
-        control,
-        None,
-        PRIVATE_CONNECTIONS,
-        Arc::new(routes::Control(jwt.clone())),
-    );
+    app.serve_ops(control, Arc::new(routes::Control(jwt.clone())));
     let code = app.run(&jwt.hub).await;
     jwt.log.flush();
     Ok(code)

@@ -41,6 +41,9 @@ pub(super) struct Clients(pub(super) Arc<Jwt>);
 
 impl Service for Clients {
     fn open_stream(&self, req: &dyn RequestInfo, _conn: &Conn) -> Opening {
+        if self.0.access.preflight(req).is_some() {
+            return Opening::NotAStream;
+        }
         match route(req) {
             Route::Stream => open(&self.0, req),
             Route::Redirect | Route::NotFound => Opening::NotAStream,
@@ -48,6 +51,9 @@ impl Service for Clients {
     }
 
     fn handle(self: Arc<Self>, req: Request<Incoming>, conn: Conn) -> Reply {
+        if let Some(res) = self.0.access.preflight(&req) {
+            return Box::pin(async move { res });
+        }
         let res = match route(&req) {
             Route::Redirect => redirect(&req, "/events/"),
             Route::NotFound => not_found(),
@@ -63,21 +69,28 @@ impl Service for Clients {
 
 /// The session a request's token admits, if any.
 fn session(jwt: &Jwt, req: &dyn RequestInfo) -> Option<Session> {
-    let token = req.header("authorization").and_then(bearer)?;
-    token::verify(&jwt.secret, token, now()).ok()
+    let token = jwt.access.token(req)?;
+    token::verify(&jwt.secret, &token, now()).ok()
 }
 
 /// Opens the stream of a request with a valid token, as the original:
 /// 401 without one, 503 when the hub is full.
 fn open(jwt: &Arc<Jwt>, req: &dyn RequestInfo) -> Opening {
+    let cors = jwt.access.cors_headers(req);
     let Some(session) = session(jwt, req) else {
-        return Opening::Refused(go_error(StatusCode::UNAUTHORIZED, "Unauthorized"));
+        let mut res = go_error(StatusCode::UNAUTHORIZED, "Unauthorized");
+        for (name, value) in &cors {
+            if let Ok(v) = hyper::header::HeaderValue::from_str(value) {
+                res.headers_mut().append(*name, v);
+            }
+        }
+        return Opening::Refused(res);
     };
     let Ok(sub) = jwt.hub.register() else {
-        return Opening::Refused(go_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Service Unavailable",
-        ));
+        return Opening::Refused(
+            jwt.refuse
+                .answer(|| go_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")),
+        );
     };
     jwt.hub.join(sub.id(), &channel_key(&session.channel));
     jwt.hub
@@ -94,6 +107,7 @@ fn open(jwt: &Arc<Jwt>, req: &dyn RequestInfo) -> Opening {
         ("X-Accel-Buffering", "no".into()),
         ("Date", date()),
     ]);
+    headers.extend(cors);
     if !http10 {
         headers.push(("Transfer-Encoding", "chunked".into()));
     }

@@ -12,7 +12,8 @@
 //! - obs-fold, NUL and other bytes httparse refuses, HTTP/0.9: 400;
 //! - `Content-Length` with `Transfer-Encoding`, two different or malformed
 //!   `Content-Length`s, a `Transfer-Encoding` not ending in `chunked`: 400;
-//! - an HTTP/2 preface on this HTTP/1 port: 505 and close;
+//! - an HTTP/2 connection preface (prior knowledge, h2c) is no error: it is
+//!   [`Opened::Http2`], and the server hands the connection to HTTP/2;
 //! - the head complete within [`Limits::head_timeout`] of the accept, a
 //!   total that trickled bytes do not extend, else 408 (or a silent close
 //!   when nothing came).
@@ -74,8 +75,6 @@ pub enum Reject {
     UriTooLong,
     /// The head did not arrive in time.
     Timeout,
-    /// An HTTP/2 connection preface on an HTTP/1 port.
-    Http2,
     /// The peer left (or sent nothing) before a head: nothing to answer.
     Gone,
 }
@@ -90,9 +89,6 @@ impl Reject {
             }
             Reject::UriTooLong => b"HTTP/1.1 414 URI Too Long\r\nConnection: close\r\n\r\n",
             Reject::Timeout => b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n",
-            Reject::Http2 => {
-                b"HTTP/1.1 505 HTTP Version Not Supported\r\nConnection: close\r\n\r\n"
-            }
             Reject::Gone => return None,
         })
     }
@@ -104,7 +100,6 @@ impl Reject {
             Reject::HeadTooLarge => 431,
             Reject::UriTooLong => 414,
             Reject::Timeout => 408,
-            Reject::Http2 => 505,
             Reject::Gone => 0,
         }
     }
@@ -188,6 +183,15 @@ impl RequestInfo for Head {
     }
 }
 
+/// What the gate found at the start of a connection.
+pub enum Opened {
+    /// An HTTP/1 request head.
+    Http1(Read),
+    /// An HTTP/2 connection preface (prior knowledge): every byte read so
+    /// far, for the HTTP/2 side to read again.
+    Http2(Bytes),
+}
+
 /// A head and the bytes read after it (a body, or pipelined requests).
 pub struct Read {
     pub head: Head,
@@ -199,8 +203,9 @@ pub struct Read {
 /// How much a head read asks for at a time: most heads fit in one read.
 const FIRST_READ: usize = 1024;
 
-/// Reads one request head from `io` by `deadline`, within `limits`.
-pub async fn read<R>(io: &mut R, limits: &Limits, deadline: Instant) -> Result<Read, Reject>
+/// Reads one request head (or an HTTP/2 preface) from `io` by `deadline`,
+/// within `limits`.
+pub async fn read<R>(io: &mut R, limits: &Limits, deadline: Instant) -> Result<Opened, Reject>
 where
     R: AsyncRead + Unpin,
 {
@@ -221,7 +226,7 @@ where
         debug_assert!(n > 0);
         if buf.starts_with(&H2_PREFACE[..buf.len().min(H2_PREFACE.len())]) {
             if buf.len() >= H2_PREFACE.len() {
-                return Err(Reject::Http2);
+                return Ok(Opened::Http2(buf.freeze()));
             }
             continue;
         }
@@ -230,7 +235,7 @@ where
             let raw = buf.freeze();
             let head = owned(&raw, limits)?;
             check(&head)?;
-            return Ok(Read { head, raw, rest });
+            return Ok(Opened::Http1(Read { head, raw, rest }));
         }
     }
 }
@@ -331,15 +336,24 @@ fn trim(v: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
-    async fn read_all(input: &[u8]) -> Result<Read, Reject> {
+    async fn opened(input: &[u8]) -> Result<Opened, Reject> {
         let mut io = input;
         let deadline = Instant::now() + Duration::from_secs(5);
         read(&mut io, &Limits::default(), deadline).await
     }
 
+    async fn read_all(input: &[u8]) -> Result<Read, Reject> {
+        match opened(input).await? {
+            Opened::Http1(read) => Ok(read),
+            Opened::Http2(_) => panic!("not an HTTP/1 head"),
+        }
+    }
+
+    /// 200 for a head the gate lets through, 2 for HTTP/2.
     async fn status(input: &[u8]) -> u16 {
-        match read_all(input).await {
-            Ok(_) => 200,
+        match opened(input).await {
+            Ok(Opened::Http1(_)) => 200,
+            Ok(Opened::Http2(_)) => 2,
             Err(r) => r.status(),
         }
     }
@@ -379,7 +393,7 @@ mod tests {
             (b"GET / HTTP/1.1\r\nA: 1\r\n folded\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nA: x\0y\r\n\r\n", 400),
             (b"GET /\r\n\r\n", 400),
-            (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+            (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 2),
             (big.as_bytes(), 431),
             (long_line.as_bytes(), 414),
         ];
@@ -411,6 +425,11 @@ mod tests {
         let started = Instant::now();
         let got = read(&mut server, &Limits::default(), deadline).await;
         assert_eq!(got.err(), Some(Reject::Timeout));
+        let h2 = opened(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04").await;
+        let Ok(Opened::Http2(bytes)) = h2 else {
+            panic!("h2 preface")
+        };
+        assert_eq!(bytes.len(), 28, "nothing read is lost");
         assert_eq!(started.elapsed().as_secs(), 30);
         trickle.abort();
     }

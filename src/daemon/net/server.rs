@@ -12,8 +12,12 @@
 //!    `open_stream` the same question for every request it parses, then
 //!    [`Service::handle`]. The same [`Limits`] bound hyper's parser, and
 //!    [`head::check`] runs on its requests too.
+//!
+//! HTTP/2 (an h2c preface on a plain port, or `h2` chosen by ALPN under
+//! TLS) is served by hyper's HTTP/2 side through the same [`answer`]: every
+//! stream of the connection is one request, one decision, one hub client.
 
-use super::head::{self, Limits, Reject, RequestInfo};
+use super::head::{self, Limits, Opened, Reject, RequestInfo};
 use super::peer::Conn;
 use super::reply::{self, ReplyBody};
 use super::rewind::Rewind;
@@ -21,10 +25,10 @@ use super::shutdown::Shutdown;
 use super::stream::StreamReply;
 use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -158,7 +162,10 @@ impl HttpConn {
 
     async fn serve_plain(&self, mut stream: TcpStream, deadline: Instant) {
         let read = match head::read(&mut stream, &self.limits, deadline).await {
-            Ok(read) => read,
+            Ok(Opened::Http1(read)) => read,
+            Ok(Opened::Http2(seen)) => {
+                return Box::pin(self.drive_h2(Rewind::new(seen, stream))).await;
+            }
             Err(reject) => return refuse(&mut stream, reject).await,
         };
         let mut prefix = join(read.raw, read.rest.clone());
@@ -189,11 +196,15 @@ impl HttpConn {
                 return self.service.tls_failed(&self.conn, &e);
             }
         };
+        if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+            return self.drive_h2(tls).await;
+        }
         match head::read(&mut tls, &self.limits, deadline).await {
-            Ok(read) => {
-                self.drive(Rewind::new(join(read.raw, read.rest), tls))
-                    .await
+            Ok(Opened::Http1(read)) => {
+                let prefix = join(read.raw, read.rest);
+                self.drive(Rewind::new(prefix, tls)).await
             }
+            Ok(Opened::Http2(seen)) => self.drive_h2(Rewind::new(seen, tls)).await,
             Err(reject) => refuse(&mut tls, reject).await,
         }
     }
@@ -248,6 +259,42 @@ impl HttpConn {
         }
     }
 }
+
+impl HttpConn {
+    /// Hands an HTTP/2 connection to hyper; `answer` serves each stream.
+    async fn drive_h2<S>(&self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (service, conn) = (self.service.clone(), self.conn.clone());
+        let hyper_service = service_fn(move |req| {
+            let reply = answer(service.clone(), req, conn.clone());
+            async move { Ok::<_, Infallible>(reply.await) }
+        });
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(self.limits.max_head).unwrap_or(u32::MAX))
+            .max_concurrent_streams(H2_STREAMS);
+        let served = builder.serve_connection(TokioIo::new(stream), hyper_service);
+        tokio::pin!(served);
+        let mut closing = false;
+        loop {
+            tokio::select! {
+                _ = served.as_mut() => break,
+                _ = self.conn.abort_asked() => break,
+                _ = self.shutdown.wait(), if !closing => {
+                    served.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
+        }
+    }
+}
+
+/// Streams one HTTP/2 connection may have open at once (each one a hub
+/// client, so the hub's client limit still bounds them all).
+const H2_STREAMS: u32 = 1000;
 
 /// One request hyper parsed: the same rules and the same stream decision
 /// as the gate's, then the mode's handler.

@@ -25,6 +25,11 @@ impl Shutdown {
         self.tx.send_replace(true);
     }
 
+    /// Whether the stop was asked for (the daemon is draining).
+    pub fn is_triggered(&self) -> bool {
+        *self.tx.borrow()
+    }
+
     /// Completes once the stop was asked for.
     pub async fn wait(&self) {
         let mut rx = self.tx.subscribe();

@@ -65,3 +65,50 @@ impl StreamReply {
         reply(StatusCode::OK, &headers, body)
     }
 }
+
+/// How a stream that cannot be opened (the client limit, the drain) is
+/// refused. `EventSource` gives up for good on a non-200 answer; a 200
+/// that only says `retry:` and ends makes a browser come back by itself.
+/// The cost: a client that was refused cannot tell it from a stream that
+/// ended, and keeps retrying every [`RETRY_MS`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Refuse {
+    /// The original's status code (503).
+    #[default]
+    Status,
+    /// 200, a `retry:` hint, the end.
+    Retry,
+}
+
+/// The reconnection delay a [`Refuse::Retry`] answer asks for.
+pub const RETRY_MS: u32 = 5000;
+
+impl Refuse {
+    /// A `--refuse` value.
+    pub fn parse(value: &str) -> Result<Refuse, String> {
+        match value {
+            "503" | "status" => Ok(Refuse::Status),
+            "retry" => Ok(Refuse::Retry),
+            _ => Err(format!("refuse takes 503 or retry, not '{value}'")),
+        }
+    }
+
+    /// The answer: `status()` (the mode's own bytes), or the retry hint.
+    pub fn answer(self, status: impl FnOnce() -> Response<ReplyBody>) -> Response<ReplyBody> {
+        match self {
+            Refuse::Status => status(),
+            Refuse::Retry => {
+                let body = format!(": no room now; come back later\nretry: {RETRY_MS}\n\n");
+                reply(
+                    StatusCode::OK,
+                    &[
+                        ("Content-Type", "text/event-stream"),
+                        ("Cache-Control", "no-cache"),
+                        ("Content-Length", &body.len().to_string()),
+                    ],
+                    ReplyBody::full(body),
+                )
+            }
+        }
+    }
+}
