@@ -4,15 +4,17 @@
 // daemon's own origin, so its requests go straight to the daemon.
 // - channels: EventSource gets plain and typed events; the daemon stops
 //   (SIGTERM ends every stream) and starts again on the same port; the
-//   browser comes back by itself. SSE-Server's events carry no ids, so
+//   browser comes back by itself (with --refuse retry, so a reconnect during
+//   the drain is told to retry instead of getting a 503). SSE-Server's events carry no ids, so
 //   there is no Last-Event-ID to send in this mode.
 // - demo: EventSource gets hello and numbered messages; `count=2` ends the
 //   stream, the browser reconnects with Last-Event-ID and the daemon resumes
 //   there. The mode sends only `message` events (no named ones).
-// - jwt: EventSource cannot send an Authorization header, so the page reads
-//   the stream with fetch() and a ReadableStream reader (with its own SSE
-//   parser and reconnect, sending Last-Event-ID); events are emitted raw, so
-//   named events and ids come from the payload.
+// - jwt: events are emitted raw, so named events and ids come from the
+//   payload. EventSource cannot send an Authorization header: one page
+//   reads the stream with fetch() and a ReadableStream reader (its own SSE
+//   parser and reconnect, sending Last-Event-ID, with the header); another
+//   uses EventSource with the token in the access_token query parameter.
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
@@ -71,7 +73,9 @@ const received = (page) => page.evaluate(() => window.received)
 
 test('channels: EventSource gets plain and typed events, and comes back after the daemon restarts', async (t) => {
   const ready = /Web server listening on port (\d+)[\s\S]*?Controller listening on port (\d+)/
-  const args = (port) => ['channels', '-n', '-p', `127.0.0.1:${port}`, '-P', '0', '--heartbeat', '1']
+  // --refuse retry: a reconnect that lands while the old daemon still drains
+  // gets a retry: hint, not the 503 after which EventSource gives up.
+  const args = (port) => ['channels', '-n', '-p', `127.0.0.1:${port}`, '-P', '0', '--heartbeat', '1', '--refuse', 'retry']
   const first = daemon(t, args(0), { ready })
   const [, port, ctl] = (await first.ready).map(Number)
   const origin = `http://127.0.0.1:${port}`
@@ -91,7 +95,7 @@ test('channels: EventSource gets plain and typed events, and comes back after th
   const second = daemon(t, args(port), { ready })
   const [, , ctl2] = (await second.ready).map(Number)
   await second.waitFor(/Client \d+ requests channel "news"/, 15000)
-  await waitUntil(() => page.evaluate(() => window.opens === 2), 5000, 'the EventSource to reopen')
+  await waitUntil(() => page.evaluate(() => window.opens >= 2 && window.es.readyState === 1), 5000, 'the EventSource to reopen')
   await control(ctl2, 'news/greeting = back again\n')
 
   await waitUntil(async () => (await received(page)).length === 4, 5000, 'the event after the reconnect')
@@ -101,8 +105,7 @@ test('channels: EventSource gets plain and typed events, and comes back after th
     { type: 'greeting', data: 'by query', id: '' },
     { type: 'greeting', data: 'back again', id: '' },
   ])
-  // One web connection to each daemon: the browser came back once.
-  assert.equal(first.stdout.match(/requests channel "news"/g).length, 1)
+  // The new daemon has the browser's one stream.
   assert.equal(second.stdout.match(/requests channel "news"/g).length, 1)
   await checkScreenshot(page, 'daemon-channels', 4)
 })
@@ -251,4 +254,43 @@ test('jwt: a fetch() stream reader with the token gets raw, named and id-ed even
   assert.equal(opened[1]['Last-Event-ID'], '2')
   assert.equal(opened[1].Authorization, `Bearer ${token}`)
   await checkScreenshot(page, 'daemon-jwt', 3)
+})
+
+test('jwt: EventSource with the token in access_token gets named events, and comes back after a restart', async (t) => {
+  const ready = /Listening for clients on 127\.0\.0\.1:(\d+), control on 127\.0\.0\.1:(\d+)/
+  const args = (port) => ['jwt', '-bind', `127.0.0.1:${port}`, '-bindctl', '127.0.0.1:0', '-secret', 'browser-test-secret-key', '-heartbeat', '1', '-refuse', 'retry']
+  const first = daemon(t, args(0), { ready })
+  const [, port, ctl] = (await first.ready).map(Number)
+  const post = async (ctlPort, target, form) => {
+    const body = new URLSearchParams(form).toString()
+    const reply = await raw(ctlPort, `POST ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    assert.match(reply, /^HTTP\/1\.1 200 /, reply)
+    return split(reply).body
+  }
+  const token = await post(ctl, '/token/', { userId: 'eve', channel: 'news', exp: '600' })
+  const url = `/events/?access_token=${encodeURIComponent(token)}`
+  const page = await openAt(browser.context, `http://127.0.0.1:${port}/page.html`, eventSourcePage(url, ['message', 'greeting']))
+  t.after(() => page.close())
+  await waitUntil(() => page.evaluate(() => window.opens === 1), 10000, 'the EventSource to open')
+
+  await post(ctl, '/emit/', { userId: 'eve', channel: 'news', payload: 'event: greeting\nid: 1\ndata: hello eve\n' })
+  await post(ctl, '/emit/', { userId: '*', channel: 'news', payload: 'id: 2\ndata: to everyone\n' })
+  await waitUntil(async () => (await received(page)).length === 2, 5000, 'two events in the page')
+
+  // SIGTERM drains (streams end; with -refuse retry a reconnect during the
+  // drain gets a retry: hint, not a 503); a new daemon on the same port gets
+  // the page back by itself.
+  assert.equal((await stopGracefully(first)).code, 0)
+  const second = daemon(t, args(port), { ready })
+  const [, , ctl2] = (await second.ready).map(Number)
+  await waitUntil(() => page.evaluate(() => window.opens >= 2 && window.es.readyState === 1), 15000, 'the EventSource to reopen')
+  await post(ctl2, '/emit/', { userId: 'eve', channel: 'news', payload: 'event: greeting\nid: 3\ndata: back\n' })
+  await waitUntil(async () => (await received(page)).length === 3, 5000, 'the event after the reconnect')
+  assert.deepEqual(await received(page), [
+    { type: 'greeting', data: 'hello eve', id: '1' },
+    { type: 'message', data: 'to everyone', id: '2' },
+    { type: 'greeting', data: 'back', id: '3' },
+  ])
+  await checkScreenshot(page, 'daemon-jwt-eventsource', 3)
 })
