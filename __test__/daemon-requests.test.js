@@ -272,3 +272,25 @@ describe('loopback control listeners', () => {
     }
   })
 })
+
+describe('--log-summary', () => {
+  test('one line per event instead of one per recipient', async () => {
+    const d = start(['channels', '-n', '-p', '127.0.0.1:0', '-P', '0', '--heartbeat', '0', '--log-summary'], { ready: /Controller listening on port (\d+)/ })
+    try {
+      await d.ready
+      const port = Number(d.stdout.match(/Web server listening on port (\d+)/)[1])
+      const ctl = Number(d.stdout.match(/Controller listening on port (\d+)/)[1])
+      const streams = Array.from({ length: 3 }, () => openStream(port, 'GET /sum HTTP/1.1\r\nHost: localhost\r\n\r\n'))
+      for (const s of streams) await s.waitFor(/\r\n\r\n/)
+      const c = net.connect(ctl, '127.0.0.1')
+      await new Promise((r) => c.on('connect', r))
+      c.end('sum = hello\n')
+      for (const s of streams) await s.waitFor(/data: hello\n\n/)
+      await d.waitFor(/Sent event "message" with data "hello" to 3 web clients/)
+      assert.doesNotMatch(d.stdout, /to web client \d+/)
+      streams.forEach((s) => s.close())
+    } finally {
+      await d.stop()
+    }
+  })
+})

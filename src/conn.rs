@@ -108,6 +108,9 @@ fn discard_until_eof<R: AsyncRead + Unpin>(
     }
 }
 
+/// Writes by the one batching policy ([`crate::batch`]): every frame
+/// queued since the last write goes out in one vectored write, joined by
+/// the kernel, not copied.
 async fn write_loop<W: AsyncWrite + Unpin>(
     writer: &mut W,
     sub: &Subscription,

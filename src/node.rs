@@ -542,8 +542,9 @@ fn set_keepalive_idle(_fd: i32, _secs: i32) -> bool {
     false
 }
 
-/// The writer task of an external client: passes each batch to JS as one
-/// buffer, and takes the next only once JS has written the last (`ack`).
+/// The writer task of an external client: passes what is queued to JS in
+/// writes made by [`crate::batch`], and hands the next only once JS has
+/// written the last (`ack`).
 /// So what waits for a slow reader waits in the client's bounded queue,
 /// where `maxQueueBytes` applies, never as copies queued toward JS.
 struct Forward {
@@ -557,9 +558,13 @@ impl Forward {
         let id: ClientId = sub.id();
         let mut batch = VecDeque::from([preamble]);
         loop {
-            let mut joined = Vec::with_capacity(batch.iter().map(Bytes::len).sum());
-            batch.drain(..).for_each(|b| joined.extend_from_slice(&b));
-            let args = (id, None, Some(Buffer::from(joined))).into();
+            if batch.is_empty() && sub.next_batch(&mut batch).await.is_err() {
+                break;
+            }
+            // The one batching policy: writes of at most 64 KiB, or one
+            // big frame as it is (no copy of a whole backlog per batch).
+            let write = crate::batch::next_write(&mut batch);
+            let args = (id, None, Some(Buffer::from(Vec::from(write)))).into();
             if self
                 .on_event
                 .call(args, ThreadsafeFunctionCallMode::NonBlocking)
@@ -572,7 +577,7 @@ impl Forward {
                 () = self.ready.notified() => true,
                 _ = sub.aborted() => false,
             };
-            if !acked || sub.next_batch(&mut batch).await.is_err() {
+            if !acked {
                 break;
             }
         }

@@ -448,6 +448,15 @@ mod tests {
         }
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_controller_is_let_go_after_the_idle_time() {
+        let (_writer, reader) = tokio::io::duplex(64);
+        let started = tokio::time::Instant::now();
+        let ended = read_lines(reader, Some(Duration::from_secs(600)), |_| true).await;
+        assert_eq!(ended, Ended::Idle);
+        assert_eq!(started.elapsed().as_secs(), 600);
+    }
+
     #[tokio::test]
     async fn read_lines_stops_when_asked() {
         let data: &[u8] = b"a=1\nb=2\nc=3\n";

@@ -24,22 +24,27 @@ const FIFO_CHECK: Duration = Duration::from_secs(1);
 /// Serves the control port until shutdown, on the shared accept loop.
 pub(super) async fn control_port(ch: Arc<Channels>, listener: Listener) {
     let shutdown = ch.shutdown.clone();
-    accept_loop(listener, shutdown, move |stream, conn, tls, limits| {
-        let ch = ch.clone();
-        async move {
-            let host = conn.peer.ip().to_string();
-            ch.log.line(format_args!(
-                "Got new controller connection {} from {host}",
-                conn.id
-            ));
-            match tls {
-                None => controller(&ch, stream, &conn).await,
-                Some(acceptor) => tls_controller(&ch, stream, &conn, acceptor, limits).await,
+    accept_loop(
+        listener,
+        shutdown,
+        move |stream, conn, tls, limits, slot| {
+            let ch = ch.clone();
+            async move {
+                let _slot = slot;
+                let host = conn.peer.ip().to_string();
+                ch.log.line(format_args!(
+                    "Got new controller connection {} from {host}",
+                    conn.id
+                ));
+                match tls {
+                    None => controller(&ch, stream, &conn).await,
+                    Some(acceptor) => tls_controller(&ch, stream, &conn, acceptor, limits).await,
+                }
+                ch.log
+                    .line(format_args!("Closing connection {} ({host})", conn.id));
             }
-            ch.log
-                .line(format_args!("Closing connection {} ({host})", conn.id));
-        }
-    })
+        },
+    )
     .await
 }
 

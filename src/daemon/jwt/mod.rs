@@ -29,6 +29,8 @@ pub use routes::bearer;
 
 const HELP: &str = "\
 usage: ssehub jwt [-bind ADDR] [-bindctl ADDR] (-secret KEY | -secret-file FILE | -generate-secret)
+                 [-heartbeat SECS] [-max-clients N] [-max-header-size N] [-tls-cert FILE -tls-key FILE]
+                 [-token-param NAME] [-token-cookie NAME] [-cors-origins LIST] [-refuse 503|retry]
 
 The JWT hub (drop-in for chabberwock/sse).
   -bind ADDR         client listener, /events/ (default :8000, every interface)

@@ -34,6 +34,10 @@ pub struct Limits {
     pub head_timeout: Duration,
 }
 
+/// The most header lines any limit allows (the parse array lives on the
+/// stack: no allocation per request for it).
+const MAX_HEADERS: usize = 100;
+
 /// Node's `--max-http-header-size` default.
 pub const DEFAULT_MAX_HEAD: usize = 16 * 1024;
 
@@ -41,7 +45,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_head: DEFAULT_MAX_HEAD,
-            max_headers: 100,
+            max_headers: MAX_HEADERS,
             head_timeout: default_head_timeout(),
         }
     }
@@ -254,8 +258,8 @@ fn too_large(buf: &[u8]) -> Reject {
 
 /// The head's length once it is complete; `None` while it is not.
 fn parse(buf: &[u8], limits: &Limits) -> Result<Option<usize>, Reject> {
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut headers);
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers[..limits.max_headers.min(MAX_HEADERS)]);
     match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => Ok(Some(n)),
         Ok(httparse::Status::Partial) => Ok(None),
@@ -266,8 +270,8 @@ fn parse(buf: &[u8], limits: &Limits) -> Result<Option<usize>, Reject> {
 
 /// The complete head in `raw` as an owned [`Head`].
 fn owned(raw: &[u8], limits: &Limits) -> Result<Head, Reject> {
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut headers);
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers[..limits.max_headers.min(MAX_HEADERS)]);
     req.parse(raw).map_err(|_| Reject::BadRequest)?;
     let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
         return Err(Reject::BadRequest);

@@ -38,12 +38,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 /// How long open connections get to finish after the shutdown signal.
 const GRACE: Duration = Duration::from_secs(5);
+/// Streams one HTTP/2 connection may have open at once (each one a hub
+/// client, so the hub's client limit still bounds them all).
+const H2_STREAMS: u32 = 1000;
 /// A native stream whose writes stall this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -84,11 +87,19 @@ pub struct Listener {
     pub limits: Limits,
 }
 
-/// Accepts on `listener` until `shutdown`, running `serve` for each
-/// connection; then waits (at most [`GRACE`]) for them to finish.
+/// Held by each connection's task while it runs: its place under the cap,
+/// and the sender whose drop tells the drain that it is over.
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+    _running: mpsc::Sender<()>,
+}
+
+/// Accepts on `listener` until `shutdown`, spawning the task `serve` makes
+/// for each connection (the task keeps the [`Slot`] until it ends); then
+/// waits (at most [`GRACE`]) for them to finish.
 pub async fn accept_loop<F, Fut>(listener: Listener, shutdown: Shutdown, serve: F)
 where
-    F: Fn(TcpStream, Conn, Option<TlsAcceptor>, Limits) -> Fut,
+    F: Fn(TcpStream, Conn, Option<TlsAcceptor>, Limits, Slot) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let limit = Arc::new(Semaphore::new(listener.max_connections.max(1)));
@@ -113,12 +124,20 @@ where
         };
         let local = stream.local_addr().unwrap_or(peer);
         let conn = Conn::new(listener.ids.fetch_add(1, Ordering::Relaxed), peer, local);
-        let task = serve(stream, conn, listener.tls.clone(), listener.limits);
-        let done = done_tx.clone();
-        tokio::spawn(async move {
-            task.await;
-            drop((permit, done));
-        });
+        let slot = Slot {
+            _permit: permit,
+            _running: done_tx.clone(),
+        };
+        // Spawned as it is: wrapping it in another async block would store
+        // the whole connection future twice in the task (measured: 4.1 KiB
+        // instead of 2 per idle stream).
+        tokio::spawn(serve(
+            stream,
+            conn,
+            listener.tls.clone(),
+            listener.limits,
+            slot,
+        ));
     }
     drop(done_tx);
     let _ = tokio::time::timeout(GRACE, done_rx.recv()).await;
@@ -127,12 +146,13 @@ where
 /// Serves HTTP on `listener` for `service` until `shutdown`.
 pub async fn serve(listener: Listener, service: Arc<dyn Service>, shutdown: Shutdown) {
     let stop = shutdown.clone();
-    accept_loop(listener, stop, move |stream, conn, tls, limits| {
+    accept_loop(listener, stop, move |stream, conn, tls, limits, slot| {
         let task = HttpConn {
             conn,
             service: service.clone(),
             shutdown: shutdown.clone(),
             limits,
+            _slot: slot,
         };
         task.run(stream, tls)
     })
@@ -145,6 +165,7 @@ struct HttpConn {
     service: Arc<dyn Service>,
     shutdown: Shutdown,
     limits: Limits,
+    _slot: Slot,
 }
 
 impl HttpConn {
@@ -161,30 +182,44 @@ impl HttpConn {
     }
 
     async fn serve_plain(&self, mut stream: TcpStream, deadline: Instant) {
-        let read = match head::read(&mut stream, &self.limits, deadline).await {
+        // The gate's buffers and the parsed head are gone before a stream
+        // starts: what an idle stream keeps is only the writer's state.
+        // Boxed: the gate's state is needed only until the first head.
+        match Box::pin(self.first_request(&mut stream, deadline)).await {
+            Next::Native(reply) => self.serve_native(stream, reply).await,
+            // Boxed: hyper's connection state is large, and a task's size
+            // is that of its largest state, native streams included.
+            Next::Hyper(prefix) => Box::pin(self.drive(Rewind::new(prefix, stream))).await,
+            Next::H2(seen) => Box::pin(self.drive_h2(Rewind::new(seen, stream))).await,
+            Next::Done => {}
+        }
+    }
+
+    /// The gate and the stream decision for a plain connection's first
+    /// request (answering it here when the gate refuses it).
+    async fn first_request(&self, stream: &mut TcpStream, deadline: Instant) -> Next {
+        let read = match head::read(stream, &self.limits, deadline).await {
             Ok(Opened::Http1(read)) => read,
-            Ok(Opened::Http2(seen)) => {
-                return Box::pin(self.drive_h2(Rewind::new(seen, stream))).await;
+            Ok(Opened::Http2(seen)) => return Next::H2(seen),
+            Err(reject) => {
+                refuse(stream, reject).await;
+                return Next::Done;
             }
-            Err(reject) => return refuse(&mut stream, reject).await,
         };
-        let mut prefix = join(read.raw, read.rest.clone());
-        if !read.head.has_body() {
-            match self.service.open_stream(&read.head, &self.conn) {
-                Opening::Stream(reply) => return self.serve_native(stream, reply).await,
-                Opening::Refused(res) => {
-                    let http10 = read.head.http10();
-                    if write_full(&mut stream, res, http10).await.is_err() || http10 {
-                        return;
-                    }
-                    prefix = read.rest;
+        if read.head.has_body() {
+            return Next::Hyper(join(read.raw, read.rest));
+        }
+        match self.service.open_stream(&read.head, &self.conn) {
+            Opening::Stream(reply) => Next::Native(reply),
+            Opening::NotAStream => Next::Hyper(join(read.raw, read.rest)),
+            Opening::Refused(res) => {
+                let http10 = read.head.http10();
+                if write_full(stream, res, http10).await.is_err() || http10 {
+                    return Next::Done;
                 }
-                Opening::NotAStream => {}
+                Next::Hyper(read.rest)
             }
         }
-        // Boxed: hyper's connection state is large, and a task's size is
-        // that of its largest state, native streams included.
-        Box::pin(self.drive(Rewind::new(prefix, stream))).await
     }
 
     async fn serve_tls(&self, stream: TcpStream, acceptor: TlsAcceptor, deadline: Instant) {
@@ -215,8 +250,17 @@ impl HttpConn {
             chunked: !reply.http10,
             write_timeout: Some(WRITE_TIMEOUT),
         };
-        crate::conn::serve_tcp(stream, reply.sub, settings).await;
-        if let Some(on_end) = reply.on_end {
+        // Only the subscription and the end hook live on with the stream.
+        let StreamReply {
+            sub,
+            on_end,
+            headers,
+            first,
+            ..
+        } = reply;
+        drop((headers, first));
+        crate::conn::serve_tcp(stream, sub, settings).await;
+        if let Some(on_end) = on_end {
             on_end();
         }
     }
@@ -226,11 +270,6 @@ impl HttpConn {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (service, conn) = (self.service.clone(), self.conn.clone());
-        let hyper_service = service_fn(move |req| {
-            let reply = answer(service.clone(), req, conn.clone());
-            async move { Ok::<_, Infallible>(reply.await) }
-        });
         let mut builder = http1::Builder::new();
         builder
             .title_case_headers(true)
@@ -240,43 +279,50 @@ impl HttpConn {
             .max_headers(self.limits.max_headers)
             // hyper's floor is 8 KiB; the head limit itself is the gate's.
             .max_buf_size(self.limits.max_head.max(8192));
-        let served = builder.serve_connection(TokioIo::new(stream), hyper_service);
-        tokio::pin!(served);
-        let mut closing = false;
-        loop {
-            tokio::select! {
-                _ = served.as_mut() => break,
-                _ = self.conn.abort_asked() => break,
-                _ = self.shutdown.wait(), if !closing => {
-                    served.as_mut().graceful_shutdown();
-                    closing = true;
-                }
-                _ = self.conn.close_asked(), if !closing => {
-                    served.as_mut().graceful_shutdown();
-                    closing = true;
-                }
-            }
-        }
+        let served = builder.serve_connection(TokioIo::new(stream), self.hyper_service());
+        self.until_done(served, |c| c.graceful_shutdown(), true)
+            .await
     }
-}
 
-impl HttpConn {
     /// Hands an HTTP/2 connection to hyper; `answer` serves each stream.
     async fn drive_h2<S>(&self, stream: S)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (service, conn) = (self.service.clone(), self.conn.clone());
-        let hyper_service = service_fn(move |req| {
-            let reply = answer(service.clone(), req, conn.clone());
-            async move { Ok::<_, Infallible>(reply.await) }
-        });
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(self.limits.max_head).unwrap_or(u32::MAX))
             .max_concurrent_streams(H2_STREAMS);
-        let served = builder.serve_connection(TokioIo::new(stream), hyper_service);
+        let served = builder.serve_connection(TokioIo::new(stream), self.hyper_service());
+        // `close_after_reply` is an HTTP/1 rule: on HTTP/2 a reply ends
+        // its stream, never the connection.
+        self.until_done(served, |c| c.graceful_shutdown(), false)
+            .await
+    }
+
+    /// Every request hyper parses, through [`answer`].
+    fn hyper_service(
+        &self,
+    ) -> impl hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<ReplyBody>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+           + Send
+           + 'static {
+        let (service, conn) = (self.service.clone(), self.conn.clone());
+        service_fn(move |req| {
+            let reply = answer(service.clone(), req, conn.clone());
+            async move { Ok::<_, Infallible>(reply.await) }
+        })
+    }
+
+    /// Runs a hyper connection until it ends or is aborted; the stop
+    /// signal (and, with `closes`, a handler's `close_after_reply`) ends
+    /// it gracefully, after the replies under way.
+    async fn until_done<C: Future>(&self, served: C, graceful: fn(Pin<&mut C>), closes: bool) {
         tokio::pin!(served);
         let mut closing = false;
         loop {
@@ -284,17 +330,17 @@ impl HttpConn {
                 _ = served.as_mut() => break,
                 _ = self.conn.abort_asked() => break,
                 _ = self.shutdown.wait(), if !closing => {
-                    served.as_mut().graceful_shutdown();
+                    graceful(served.as_mut());
+                    closing = true;
+                }
+                _ = self.conn.close_asked(), if closes && !closing => {
+                    graceful(served.as_mut());
                     closing = true;
                 }
             }
         }
     }
 }
-
-/// Streams one HTTP/2 connection may have open at once (each one a hub
-/// client, so the hub's client limit still bounds them all).
-const H2_STREAMS: u32 = 1000;
 
 /// One request hyper parsed: the same rules and the same stream decision
 /// as the gate's, then the mode's handler.
@@ -311,6 +357,18 @@ fn answer(service: Arc<dyn Service>, req: Request<Incoming>, conn: Conn) -> Repl
         }
     }
     service.handle(req, conn)
+}
+
+/// Where a plain connection goes after its first head.
+enum Next {
+    /// An event stream for the native writer.
+    Native(StreamReply),
+    /// hyper, with these bytes first.
+    Hyper(Bytes),
+    /// HTTP/2, with the preface the gate read.
+    H2(Bytes),
+    /// Answered (or gone) already.
+    Done,
 }
 
 /// The gate's bytes for hyper: the head, then what came after it.
