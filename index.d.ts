@@ -167,6 +167,15 @@ declare class SSE extends EventEmitter {
    * middleware. Never null: a refused request gives a closed client.
    */
   handleRequest(req: SSE.Request, res: SSE.Response, query?: string | ParsedUrlQuery): SSE.Client
+  /**
+   * The Fetch API entry (Hono on Node, Fetch-style route handlers): answers a
+   * Web `Request` with a `Response` whose body, a `ReadableStream`, the hub
+   * feeds with the same framing, heartbeats, channels and replay as
+   * `handleRequest`. `503` while closing or past `maxClients`; headers only
+   * for `HEAD`. For a client accepted this way, `client.req` is the `Request`
+   * and `client.res` the `Response`.
+   */
+  fetch(request: Request): Response
   matchesPath(pathname: string, pattern: string): boolean
 
   /** Sends one event to every client, framed once. Returns the number of clients reached. */

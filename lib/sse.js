@@ -12,6 +12,7 @@ const { toFields, framed } = require('./message')
 const { compilePattern, matchesPath, splitTarget } = require('./path')
 const native = require('./transports/native')
 const { FallbackStream } = require('./transports/fallback')
+const { fetchStream } = require('./transports/fetch')
 const { normalizeOptions } = require('./options')
 
 class SSE extends EventEmitter {
@@ -256,6 +257,14 @@ class SSE extends EventEmitter {
     if (reason) this._clients.delete(id)
     client._onHubEvent(reason, data)
     if (reason && this._closing && this._clients.size === 0) this._closing.resolve()
+  }
+
+  /**
+   * Fetch API entry: answers a Web `Request` with a `Response` whose body
+   * stream the hub feeds (lib/transports/fetch.js).
+   */
+  fetch(request) {
+    return fetchStream(this, request)
   }
 
   /** Sends one event to every client: framed once, fanned out in Rust. */

@@ -3,49 +3,115 @@
 // next to index.js under the napi-rs names for this platform, e.g.
 // ssehub.linux-x64-gnu.node and ssehub-daemon.linux-x64-gnu. The addon is
 // built without the daemon and the binary without napi (cargo features).
-// `--if-missing` skips the build when a prebuilt platform package is
-// installed (npm/<platform>/, published as @ssehub/<platform>).
+// In the repository they are also copied into npm/<platform>/ (what
+// `napi artifacts` does), so `npm pack` there makes the platform package.
+//
+// `--if-missing` (the install script) skips the build in an installed
+// package when the prebuilt platform package is installed too
+// (@ssehub/<platform>, an optional dependency): then nothing is compiled. Cargo builds in ./target in the
+// repository, and outside node_modules for an installed package (see
+// cargoTargetDir in platform.js), with its own progress on the terminal.
 'use strict'
-const { execFileSync } = require('node:child_process')
+const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
-const { platformTriple, localAddonPath, localDaemonPath, prebuiltAvailable } = require('./platform')
+const {
+  platformTriple,
+  platformPackage,
+  localAddonPath,
+  localDaemonPath,
+  packagedDaemonName,
+  prebuiltAvailable,
+  installedAsDependency,
+  cargoTargetDir,
+} = require('./platform')
 
 const root = path.join(__dirname, '..')
 const ifMissing = process.argv.includes('--if-missing')
 
-if (ifMissing && prebuiltAvailable()) {
+// In the repository the build always runs: the dev build must be the
+// sources', whatever a registry might hold under the platform package's name.
+if (ifMissing && installedAsDependency(root) && prebuiltAvailable()) {
   process.exit(0)
 }
 
 const profile = process.argv.includes('--debug') ? 'debug' : 'release'
-const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target')
+const targetDir = cargoTargetDir(root)
+const progress = progressStream()
 
-function cargo(args) {
-  if (profile === 'release') args.push('--release')
+say(`building the addon and the daemon for ${platformTriple()} from source with cargo, in ${targetDir}` +
+  (installedAsDependency(root) ? ` (no prebuilt ${platformPackage()} is installed; the first build takes a few minutes)` : ''))
+
+function say(line) {
+  const text = `ssehub: ${line}\n`
+  if (progress.fd !== 2) fs.writeSync(progress.fd, text)
+  process.stderr.write(text)
+}
+
+/**
+ * Where cargo's progress goes. npm runs a dependency's install script with
+ * its output captured (shown only if it fails, unless --foreground-scripts):
+ * then cargo writes to the terminal itself, if there is one, so a source
+ * build is not a silent minute.
+ */
+function progressStream() {
+  const captured = process.env.npm_lifecycle_event && process.env.npm_config_foreground_scripts !== 'true'
+  if (process.stderr.isTTY || !captured) return { fd: 2, stdio: 'inherit' }
   try {
-    execFileSync('cargo', args, { cwd: root, stdio: 'inherit' })
-  } catch (err) {
-    console.error(`ssehub: building with cargo failed (${err.message}).`)
-    console.error(`ssehub: install a Rust toolchain (https://rustup.rs) or the prebuilt @ssehub/${platformTriple()} package.`)
-    process.exit(1)
+    const fd = fs.openSync('/dev/tty', 'w')
+    return { fd, stdio: ['ignore', fd, fd] }
+  } catch {
+    return { fd: 2, stdio: 'inherit' }
   }
 }
 
+function cargo(args) {
+  if (profile === 'release') args.push('--release')
+  const result = spawnSync('cargo', args, {
+    cwd: root,
+    stdio: progress.stdio,
+    env: { ...process.env, CARGO_TARGET_DIR: targetDir },
+  })
+  if (result.error && result.error.code === 'ENOENT') {
+    fail(`cargo is not installed, and no prebuilt ${platformPackage()} package is. Install the prebuilt binaries ` +
+      `(npm install ${platformPackage()}) or a Rust toolchain (https://rustup.rs), then run \`npm rebuild ssehub\`.`)
+  }
+  if (result.status !== 0) {
+    fail(`\`cargo ${args.join(' ')}\` failed (${result.error ? result.error.message : `exit ${result.status}`}); ` +
+      `or install the prebuilt ${platformPackage()} package.`)
+  }
+}
+
+function fail(message) {
+  say(message)
+  process.exit(1)
+}
+
 // Copied beside, then renamed over: a running daemon keeps its old file.
-function install(from, to) {
+function install(from, to, mode) {
   const tmp = `${to}.${process.pid}.tmp`
   fs.copyFileSync(from, tmp)
+  if (mode) fs.chmodSync(tmp, mode)
   fs.renameSync(tmp, to)
 }
 
 cargo(['build', '--lib', '--no-default-features', '--features', 'node'])
 const libName = { darwin: 'libssehub.dylib', win32: 'ssehub.dll' }[process.platform] || 'libssehub.so'
-install(path.join(targetDir, profile, libName), localAddonPath())
-console.log(`ssehub: built ${path.basename(localAddonPath())}`)
+const builtAddon = path.join(targetDir, profile, libName)
+install(builtAddon, localAddonPath())
+say(`built ${path.basename(localAddonPath())}`)
 
 cargo(['build', '--bin', 'ssehub', '--no-default-features', '--features', 'daemon'])
 const exe = process.platform === 'win32' ? 'ssehub.exe' : 'ssehub'
-install(path.join(targetDir, profile, exe), localDaemonPath())
-fs.chmodSync(localDaemonPath(), 0o755)
-console.log(`ssehub: built ${path.basename(localDaemonPath())}`)
+const builtDaemon = path.join(targetDir, profile, exe)
+install(builtDaemon, localDaemonPath(), 0o755)
+say(`built ${path.basename(localDaemonPath())}`)
+
+// The repository's platform folder gets the artifacts too (`napi artifacts`).
+const platformDir = path.join(root, 'npm', platformTriple())
+if (!installedAsDependency(root) && fs.existsSync(path.join(platformDir, 'package.json'))) {
+  install(builtAddon, path.join(platformDir, path.basename(localAddonPath())))
+  install(builtDaemon, path.join(platformDir, packagedDaemonName()), 0o755)
+  install(path.join(root, 'LICENSE'), path.join(platformDir, 'LICENSE'))
+  say(`copied both into npm/${platformTriple()}/ (npm pack there makes ${platformPackage()})`)
+}

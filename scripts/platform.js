@@ -2,6 +2,7 @@
 // The napi-rs platform naming: which addon file or package fits this machine,
 // and where the daemon binary is.
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 
 const root = path.join(__dirname, '..')
@@ -45,6 +46,50 @@ function prebuiltAvailable() {
   }
 }
 
+/** The platform package's name, e.g. `@ssehub/linux-x64-gnu`. */
+function platformPackage() {
+  return `@ssehub/${platformTriple()}`
+}
+
+/** Whether `dir` is a package installed under some node_modules (not the repository). */
+function installedAsDependency(dir = root) {
+  return path.resolve(dir).split(path.sep).includes('node_modules')
+}
+
+/**
+ * Where cargo builds: `CARGO_TARGET_DIR` if set; in the repository
+ * `./target` (the dev build stays warm); for an installed package a cache
+ * folder outside node_modules, so a source build leaves no `target/`
+ * (hundreds of MB) in the app and is reused by the next install.
+ */
+function cargoTargetDir(dir = root, env = process.env) {
+  if (env.CARGO_TARGET_DIR) return path.resolve(env.CARGO_TARGET_DIR)
+  if (!installedAsDependency(dir)) return path.join(dir, 'target')
+  return path.join(cacheHome(env), 'ssehub', 'target')
+}
+
+function cacheHome(env) {
+  if (env.XDG_CACHE_HOME) return env.XDG_CACHE_HOME
+  if (process.platform === 'darwin') return path.join(os.homedir(), 'Library', 'Caches')
+  if (process.platform === 'win32' && env.LOCALAPPDATA) return env.LOCALAPPDATA
+  return path.join(os.homedir(), '.cache')
+}
+
+/** What to do when no addon or daemon fits: the fixes that work, in order. */
+function missingBinaryHelp(what) {
+  return (
+    `ssehub: no ${what} for ${platformTriple()}: neither the prebuilt package ${platformPackage()} ` +
+    `nor a local build is installed (were install scripts disabled, e.g. --ignore-scripts or pnpm?). Fix it with one of:\n` +
+    `  npm install ${platformPackage()}@${version()}   # the prebuilt binaries, no Rust needed\n` +
+    `  npm rebuild ssehub                   # build from source (needs cargo; if your package manager blocks ` +
+    `install scripts, allow ssehub's first: npm install-scripts approve ssehub, pnpm approve-builds)`
+  )
+}
+
+function version() {
+  return require('../package.json').version
+}
+
 /** The daemon binary: a local build first, then the platform package's. */
 function daemonBinaryPath() {
   const local = localDaemonPath()
@@ -54,10 +99,7 @@ function daemonBinaryPath() {
     const packaged = path.join(path.dirname(pkg), packagedDaemonName())
     if (fs.existsSync(packaged)) return packaged
   } catch {}
-  throw new Error(
-    `ssehub: no daemon binary for ${platformTriple()}. Run \`npm rebuild ssehub\` (builds it with cargo) ` +
-      `or install @ssehub/${platformTriple()}.`
-  )
+  throw new Error(missingBinaryHelp('daemon binary'))
 }
 
 module.exports = {
@@ -67,4 +109,8 @@ module.exports = {
   packagedDaemonName,
   prebuiltAvailable,
   daemonBinaryPath,
+  platformPackage,
+  installedAsDependency,
+  cargoTargetDir,
+  missingBinaryHelp,
 }
