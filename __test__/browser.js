@@ -24,8 +24,10 @@ const ARGS = [
  * Starts Chromium with a fresh temporary profile. Throws a clear error if
  * Chromium is not installed: these tests never skip (.ci/run installs it).
  * Returns { context, close }; `close` removes the profile too.
+ * `contextOptions` go to Playwright (say, `ignoreHTTPSErrors` for a test
+ * certificate).
  */
-async function launch() {
+async function launch(contextOptions = {}) {
   if (!fs.existsSync(CHROMIUM)) {
     throw new Error(
       `Chromium not found at ${CHROMIUM}: the browser tests need it. ` +
@@ -41,6 +43,7 @@ async function launch() {
       headless: true,
       args: ARGS,
       viewport: { width: 800, height: 600 },
+      ...contextOptions,
     })
   } catch (err) {
     fs.rmSync(profile, { recursive: true, force: true })
