@@ -616,6 +616,40 @@ mod tests {
     }
 
     #[test]
+    fn public_status_numbers_the_streams_instead_of_naming_their_peers() {
+        let demo = Demo {
+            hub: Hub::new(HubConfig {
+                heartbeat: None,
+                ..HubConfig::default()
+            }),
+            token: None,
+            interval: Duration::from_secs(1),
+            streams: Mutex::new(BTreeMap::new()),
+            log: Arc::new(Logger::new(Sink::Off, Stamp::Bare)),
+            metrics_public: false,
+            ops: Ops::new("demo", crate::daemon::net::shutdown::Shutdown::default()),
+            refuse: Refuse::default(),
+        };
+        let stream = Stream {
+            connected_at: SystemTime::UNIX_EPOCH,
+            next: Arc::new(AtomicI64::new(3)),
+        };
+        lock(&demo.streams).insert("198.51.100.7:40001".into(), stream);
+        let body = |private| {
+            let res = demo.status(private);
+            String::from_utf8(crate::daemon::net::reply::encode_full(res, false).to_vec()).unwrap()
+        };
+        let private = body(true);
+        assert!(
+            private.contains("\"198.51.100.7:40001\":{\"remote\":\"198.51.100.7:40001\""),
+            "{private}"
+        );
+        let public = body(false);
+        assert!(!public.contains("198.51.100.7"), "{public}");
+        assert!(public.contains("\"stream-1\":{\"remote\":\"stream-1\",\"connectedAt\":\"1970-01-01T00:00:00Z\",\"lastEventId\":3}"), "{public}");
+    }
+
+    #[test]
     fn go_os_error_words() {
         let e = std::io::Error::from_raw_os_error(libc::ENOENT);
         assert_eq!(os_error(&e), "no such file or directory");
