@@ -121,6 +121,21 @@ describe('--max-header-size raises the head limit', () => {
   })
 })
 
+describe('demo: MAX_HEADER_SIZE raises the head limit', () => {
+  test('a 20 KB header passes with MAX_HEADER_SIZE=32768 and not without', async () => {
+    for (const [env, want] of [[{ MAX_HEADER_SIZE: '32768' }, 200], [{}, 431]]) {
+      const d = start(['demo'], { env: { PORT: '0', HOST: '127.0.0.1', ...env }, ready: /Starting sse-server at :(\d+)/ })
+      try {
+        const port = Number((await d.ready)[1])
+        const big = `GET /status HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`
+        assert.equal(statusOf(await raw(port, big, { until: headEnd })), want, JSON.stringify(env))
+      } finally {
+        await d.stop()
+      }
+    }
+  })
+})
+
 describe('the channels log', () => {
   test('a client cannot forge a log line with CR/LF in a channel name or query', async () => {
     const d = start(['channels', '-n', '-p', '127.0.0.1:0', '--heartbeat', '0'], { ready: /Web server listening on port (\d+)[\s\S]*?Commands/ })

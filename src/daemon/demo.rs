@@ -12,7 +12,7 @@ use super::log::{Logger, Sink, Stamp};
 use super::metrics::Ops;
 use super::net::addr;
 use super::net::form::{go_parse_query, Form};
-use super::net::head::{Limits, RequestInfo};
+use super::net::head::{self, Limits, RequestInfo};
 use super::net::peer::Conn;
 use super::net::reply::{date, go_error, go_reply, reply, ReplyBody};
 use super::net::server::{Opening, Reply, Service};
@@ -40,6 +40,7 @@ Configured by the environment:
   AUTH_TOKEN_FILE  read the token from this file (trimmed); wins over AUTH_TOKEN
   TLS_CERT         TLS (and HTTP/2 by ALPN) with this PEM certificate chain
   TLS_KEY          and this PEM private key
+  MAX_HEADER_SIZE  longest request head accepted, in bytes (default 16384)
   REFUSE           retry: past MAX_CLIENTS or while stopping, answer 200 with
                    a retry: hint (browsers come back) instead of a 503
   MAX_CLIENTS      streams at once; past it, 503 (default: the open-file
@@ -125,6 +126,11 @@ fn settings() -> Result<Settings, Fail> {
         (None, None) => None,
         _ => return Err(exit::fail(exit::USAGE, "TLS_CERT and TLS_KEY go together")),
     };
+    let mut limits = Limits::default();
+    if let Some(v) = env("MAX_HEADER_SIZE") {
+        limits.max_head = head::parse_max_head(&v)
+            .map_err(|e| exit::fail(exit::USAGE, format!("MAX_HEADER_SIZE: {e}")))?;
+    }
     let refuse = match env("REFUSE") {
         None => Refuse::default(),
         Some(v) => {
@@ -134,6 +140,7 @@ fn settings() -> Result<Settings, Fail> {
     Ok(Settings {
         tls,
         refuse,
+        limits,
         host: env("HOST").unwrap_or_default(),
         port,
         token: auth_token(),
@@ -190,6 +197,7 @@ struct Settings {
     max_clients: Option<usize>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     refuse: Refuse,
+    limits: Limits,
 }
 
 async fn serve(settings: Settings) -> Result<i32, Fail> {
@@ -201,10 +209,11 @@ async fn serve(settings: Settings) -> Result<i32, Fail> {
         max_clients,
         tls,
         refuse,
+        limits,
     } = settings;
     let log = Arc::new(Logger::new(Sink::Stdout, Stamp::Bare));
     let said = log.clone();
-    let mut app = App::new(Limits::default(), 1, move |sig| {
+    let mut app = App::new(limits, 1, move |sig| {
         said.line(format_args!("Received {sig}, stopping."));
     })?;
     let spec = if host.is_empty() {
