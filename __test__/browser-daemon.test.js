@@ -71,6 +71,16 @@ function control(port, text) {
 
 const received = (page) => page.evaluate(() => window.received)
 
+/** POSTs a form to the jwt control listener; resolves the 200 reply's body. */
+async function post(ctlPort, target, form) {
+  const body = new URLSearchParams(form).toString()
+  const reply = await raw(ctlPort, `POST ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  assert.match(reply, /^HTTP\/1\.1 200 /, reply)
+  return split(reply).body
+}
+
+
 test('channels: EventSource gets plain and typed events, and comes back after the daemon restarts', async (t) => {
   const ready = /Web server listening on port (\d+)[\s\S]*?Controller listening on port (\d+)/
   // --refuse retry: a reconnect that lands while the old daemon still drains
@@ -214,13 +224,6 @@ test('jwt: a fetch() stream reader with the token gets raw, named and id-ed even
   const args = (port) => ['jwt', '-bind', `127.0.0.1:${port}`, '-bindctl', '127.0.0.1:0', '-secret', 'browser-test-secret-key', '-heartbeat', '1']
   const first = daemon(t, args(0), { ready })
   const [, port, ctl] = (await first.ready).map(Number)
-  const post = async (ctlPort, target, form) => {
-    const body = new URLSearchParams(form).toString()
-    const reply = await raw(ctlPort, `POST ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
-    assert.match(reply, /^HTTP\/1\.1 200 /, reply)
-    return split(reply).body
-  }
   const token = await post(ctl, '/token/', { userId: 'ada', channel: 'room', exp: '600' })
   assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/)
 
@@ -261,13 +264,6 @@ test('jwt: EventSource with the token in access_token gets named events, and com
   const args = (port) => ['jwt', '-bind', `127.0.0.1:${port}`, '-bindctl', '127.0.0.1:0', '-secret', 'browser-test-secret-key', '-heartbeat', '1', '-refuse', 'retry']
   const first = daemon(t, args(0), { ready })
   const [, port, ctl] = (await first.ready).map(Number)
-  const post = async (ctlPort, target, form) => {
-    const body = new URLSearchParams(form).toString()
-    const reply = await raw(ctlPort, `POST ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
-    assert.match(reply, /^HTTP\/1\.1 200 /, reply)
-    return split(reply).body
-  }
   const token = await post(ctl, '/token/', { userId: 'eve', channel: 'news', exp: '600' })
   const url = `/events/?access_token=${encodeURIComponent(token)}`
   const page = await openAt(browser.context, `http://127.0.0.1:${port}/page.html`, eventSourcePage(url, ['message', 'greeting']))
