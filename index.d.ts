@@ -76,6 +76,47 @@ declare namespace SSE {
     refuse?: '503' | 'retry'
     /** Milliseconds a refused client should wait before trying again. Default 5000. */
     retryAfter?: number
+    /**
+     * Share channels and history with every other node (processes,
+     * `cluster` workers, daemons) through this Redis: a URL like
+     * `'redis://127.0.0.1:6379/0'`, or `{ url, prefix }` (key prefix, default
+     * `'ssehub:'`). Then `broadcast` and `publish` return a Promise of the
+     * event's id, and `history` is kept in Redis Streams, so a client
+     * resumes on any node. `client.send` stays local.
+     */
+    redis?: string | RedisOptions | null
+  }
+
+  interface RedisOptions {
+    url: string
+    /** Prepended to every Redis key and channel. Default `'ssehub:'`. */
+    prefix?: string
+  }
+
+  /**
+   * What `broadcast` and `publish` return: the number of local clients
+   * reached, or, with the `redis` option, a Promise of the event's id (null
+   * for an empty event) that rejects (`code` `'ERR_SSEHUB_BUS'`) when Redis
+   * did not take it.
+   */
+  type Published<O> = O extends { redis: string | RedisOptions } ? Promise<string | null> : number
+
+  /** The Redis bus, in `stats()` (null without the `redis` option). */
+  interface BusStats {
+    /** Whether the subscriber connection is up. */
+    connected: boolean
+    /** Times the node connected again after losing Redis. */
+    reconnects: number
+    /** Publishes Redis did not take (their Promises rejected). */
+    publishesFailed: number
+    /** Events delivered from the streams after a reconnect. */
+    caughtUp: number
+    /** `ssehub-gap` events sent (history lost or trimmed). */
+    gaps: number
+    /** Channels this node is subscribed to. */
+    subscriptions: number
+    /** Why the connection was last lost, if it was. */
+    lastError?: string
   }
 
   /** The options after validation, defaults filled in (`sse.options`). */
@@ -93,6 +134,7 @@ declare namespace SSE {
     readonly transport: 'auto' | 'native' | 'fallback'
     readonly refuse: '503' | 'retry'
     readonly retryAfter: number
+    readonly redis: string | RedisOptions | null
   }
 
   interface Stats {
@@ -106,6 +148,8 @@ declare namespace SSE {
     fallbackClients: number
     /** Stream requests whose takeover by Rust failed (no fd left, peer already gone). */
     takeoverFailures: number
+    /** The Redis bus; null without the `redis` option. */
+    bus: BusStats | null
   }
 
   class Client extends EventEmitter {
@@ -152,9 +196,9 @@ declare namespace SSE {
   }
 }
 
-declare class SSE extends EventEmitter {
+declare class SSE<O extends SSE.Options = SSE.Options> extends EventEmitter {
   /** The `sse` 0.0.8 constructor: attaches to `server` (or to nothing, for `handleRequest` only). */
-  constructor(server: SSE.AnyServer | null, options?: SSE.Options)
+  constructor(server: SSE.AnyServer | null, options?: O)
 
   readonly server: SSE.AnyServer | null
   /** The validated options. */
@@ -178,15 +222,21 @@ declare class SSE extends EventEmitter {
   fetch(request: Request): Response
   matchesPath(pathname: string, pattern: string): boolean
 
-  /** Sends one event to every client, framed once. Returns the number of clients reached. */
-  broadcast(data: SSE.EventData): number
-  broadcast(event: string | number, data: SSE.EventData, id?: string | number): number
-  broadcast(event: SSE.EventObject): number
+  /**
+   * Sends one event to every client, framed once. Returns the number of
+   * clients reached; with `redis`, a Promise of the event's id.
+   */
+  broadcast(data: SSE.EventData): SSE.Published<O>
+  broadcast(event: string | number, data: SSE.EventData, id?: string | number): SSE.Published<O>
+  broadcast(event: SSE.EventObject): SSE.Published<O>
 
-  /** Sends one event to the members of a channel (or of any of several, once each). */
-  publish(channel: string | string[], data: SSE.EventData): number
-  publish(channel: string | string[], event: string | number, data: SSE.EventData, id?: string | number): number
-  publish(channel: string | string[], event: SSE.EventObject): number
+  /**
+   * Sends one event to the members of a channel (or of any of several, once
+   * each); with `redis`, on every node, as a Promise of the event's id.
+   */
+  publish(channel: string | string[], data: SSE.EventData): SSE.Published<O>
+  publish(channel: string | string[], event: string | number, data: SSE.EventData, id?: string | number): SSE.Published<O>
+  publish(channel: string | string[], event: SSE.EventObject): SSE.Published<O>
 
   stats(): SSE.Stats
   /** Ends every stream after what was sent; resolves when all have closed. */

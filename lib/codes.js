@@ -13,4 +13,8 @@ module.exports = Object.freeze({
   NO_FD: 'ERR_SSEHUB_NO_FD',
   /** The socket is no longer connected (the peer reset it). */
   NOT_CONNECTED: 'ERR_SSEHUB_NOT_CONNECTED',
+  /** An option that cannot work (a Redis URL that does not parse). */
+  INVALID_OPTION: 'ERR_SSEHUB_INVALID_OPTION',
+  /** Redis did not take a publish (down, unreachable, or an error answer). */
+  BUS: 'ERR_SSEHUB_BUS',
 })

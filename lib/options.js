@@ -23,6 +23,7 @@ const DEFAULTS = Object.freeze({
   transport: 'auto',
   refuse: '503',
   retryAfter: 5000,
+  redis: null,
 })
 
 /** The longest delay Node's own timers take (about 24.8 days). */
@@ -73,6 +74,20 @@ function mergeHeaders(user) {
 
 function preambleOf(retry) {
   return retry === null ? ':ok\n\n' : `:ok\n\nretry: ${retry}\n\n`
+}
+
+/**
+ * The `redis` option: a URL, or `{ url, prefix }`. Rust parses the URL
+ * itself; here only the shape is checked, with the forms named.
+ */
+function redisOption(value) {
+  if (value === null || value === undefined) return { redisUrl: undefined, redisPrefix: undefined }
+  const form = "a URL like 'redis://127.0.0.1:6379/0' or { url, prefix }"
+  const { url, prefix } = typeof value === 'string' ? { url: value } : value
+  if (typeof value !== 'string' && (typeof value !== 'object' || Array.isArray(value))) fail(`option 'redis' must be ${form}, got ${describe(value)}`)
+  if (typeof url !== 'string' || !/^(redis|rediss|unix|redis\+unix):\/\//.test(url)) fail(`option 'redis' must be ${form}, got url ${describe(url)}`)
+  if (prefix !== undefined && (typeof prefix !== 'string' || prefix === '')) fail(`option 'redis.prefix' must be a non-empty string, got ${describe(prefix)}`)
+  return { redisUrl: url, redisPrefix: prefix }
 }
 
 /** Edit distance, for "did you mean" on a misspelt option. */
@@ -138,6 +153,7 @@ function normalizeOptions(options) {
     writeTimeoutMs: delay('writeTimeout', o.writeTimeout),
     headers,
     preamble: preambleOf(o.retry),
+    ...redisOption(o.redis),
   }
   return Object.freeze(o)
 }

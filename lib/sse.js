@@ -38,7 +38,9 @@ class SSE extends EventEmitter {
     }
     /** Requests whose takeover failed (no fd left, peer already gone). */
     this._takeoverFailures = 0
-    this._native = new NativeHub(this.options.hub, (id, reason, data) => this._onHubEvent(id, reason, data))
+    this._native = createHub(this.options.hub, (id, reason, data) => this._onHubEvent(id, reason, data))
+    /** Publishes go through Redis to every node (the `redis` option). */
+    this._bus = this.options.hub.redisUrl !== undefined
     this._headers = Object.freeze(Object.fromEntries(this.options.hub.headers))
     this._headerNames = new Set(this.options.hub.headers.map(([name]) => name.toLowerCase()))
     if (this.server) this._attach(this.server)
@@ -113,11 +115,20 @@ class SSE extends EventEmitter {
     const lastEventId = lastEventIdOf(req)
     const client = new Client(this, stream.id, req, res, stream, lastEventId)
     this._clients.set(stream.id, client)
-    this.emit('connection', client, parseQuery(query, req))
-    if (lastEventId !== null && this.options.history > 0 && !client.closed) {
-      this._native.replay(client.id, lastEventId)
-    }
+    this._welcome(client, parseQuery(query, req), lastEventId)
     return client
+  }
+
+  /**
+   * Emits 'connection', then replays what a resuming client missed.
+   * Through Redis, its live events wait until the replay is read, so the
+   * seam has no gap and no duplicate (held before any channel is joined).
+   */
+  _welcome(client, query, lastEventId) {
+    const resuming = lastEventId !== null && this.options.history > 0
+    if (resuming) this._native.hold(client.id)
+    this.emit('connection', client, query)
+    if (resuming && !client.closed) this._native.resume(client.id, lastEventId)
   }
 
   /**
@@ -267,22 +278,38 @@ class SSE extends EventEmitter {
     return fetchStream(this, request)
   }
 
-  /** Sends one event to every client: framed once, fanned out in Rust. */
+  /**
+   * Sends one event to every client: framed once, fanned out in Rust.
+   * With `redis`, to every client of every node: a Promise of its id.
+   */
   broadcast(...args) {
     const fields = toFields(args)
+    if (this._bus) return this._publishEverywhere(null, fields)
     if (fields === null) return 0
     return framed(() => this._native.broadcast(...fields))
   }
 
   /**
    * Sends one event to the members of a channel (or of any of several
-   * channels: a client in more than one gets it once).
+   * channels: a client in more than one gets it once). With `redis`, on
+   * every node: a Promise of its id.
    */
   publish(channel, ...args) {
     const channels = channelNames(channel)
     const fields = toFields(args)
+    if (this._bus) return this._publishEverywhere(channels, fields)
     if (fields === null) return 0
     return framed(() => this._native.publish(channels, ...fields))
+  }
+
+  /**
+   * Hands an event to Redis (publishes of one tick share one pipeline).
+   * Resolves with its id once Redis took it; rejects with a coded Error
+   * when it could not: a publish is never dropped silently.
+   */
+  _publishEverywhere(channels, fields) {
+    if (fields === null) return Promise.resolve(null)
+    return this._native.busPublish(channels, ...fields).then(settled)
   }
 
   /** Number of connected clients. */
@@ -295,7 +322,13 @@ class SSE extends EventEmitter {
     const s = this._native.stats()
     let fallback = 0
     for (const client of this._clients.values()) if (client.transport === 'fallback') fallback++
-    return { ...s, nativeClients: this._clients.size - fallback, fallbackClients: fallback, takeoverFailures: this._takeoverFailures }
+    return {
+      ...s,
+      nativeClients: this._clients.size - fallback,
+      fallbackClients: fallback,
+      takeoverFailures: this._takeoverFailures,
+      bus: this._native.busStats(),
+    }
   }
 
   /**
@@ -315,6 +348,25 @@ class SSE extends EventEmitter {
   matchesPath(pathname, pattern) {
     return matchesPath(pathname, pattern)
   }
+}
+
+/** The hub, with the redis option's URL checked by Rust: a TypeError if bad. */
+function createHub(options, onEvent) {
+  try {
+    return new NativeHub(options, onEvent)
+  } catch (err) {
+    if (err && err.code === codes.INVALID_OPTION) throw Object.assign(new TypeError(err.message), { code: err.code })
+    throw err
+  }
+}
+
+/** A bus receipt into the Promise's outcome. */
+function settled(receipt) {
+  if (receipt.error) {
+    const ErrorType = receipt.code === codes.INVALID_FIELD ? TypeError : Error
+    throw Object.assign(new ErrorType(receipt.error), { code: receipt.code })
+  }
+  return receipt.id
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection'])

@@ -11,7 +11,7 @@ use crate::queue::{CloseReason, Pushed, Queue};
 use crate::replay::{Recorded, ReplayRing, Resume};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::task::Waker;
 use std::time::Duration;
@@ -73,6 +73,19 @@ pub enum RegisterError {
 
 type CloseHook = Box<dyn Fn(ClientId, CloseReason) + Send + Sync>;
 
+/// Told when a channel gets its first member (`true`) or loses its last
+/// (`false`); called under the channel index lock, so the calls for one
+/// channel arrive in order. It must not block (the Redis bus queues).
+type ChannelHook = Box<dyn Fn(&str, bool) + Send + Sync>;
+
+/// A client being resumed from a bus (see [`Hub::hold`]): live events
+/// numbered up to `after` are ones it has (or is being replayed), and
+/// while `pending` is set, newer ones wait there for the replay to go first.
+struct Hold {
+    after: u64,
+    pending: Option<Vec<(u64, Bytes)>>,
+}
+
 /// One registered client, as the hub sees it.
 struct Client {
     queue: Queue,
@@ -105,6 +118,10 @@ struct Inner {
     closed: AtomicBool,
     counters: Counters,
     on_close: RwLock<Option<CloseHook>>,
+    on_channel: RwLock<Option<ChannelHook>>,
+    holds: Mutex<HashMap<ClientId, Hold>>,
+    /// `holds.len()`, read without the lock on every numbered fan-out.
+    held: AtomicUsize,
     /// The runtime to hand batched wake-ups to (none outside a runtime:
     /// then every wake-up is made at once).
     runtime: Option<Handle>,
@@ -173,6 +190,9 @@ impl Hub {
                 closed: AtomicBool::new(false),
                 counters: Counters::default(),
                 on_close: RwLock::new(None),
+                on_channel: RwLock::new(None),
+                holds: Mutex::default(),
+                held: AtomicUsize::new(0),
                 runtime: Handle::try_current().ok(),
                 defer_wakes: AtomicBool::new(false),
                 pending_wakes: Mutex::new(Vec::new()),
@@ -198,6 +218,18 @@ impl Hub {
     /// Sets the function told of every client that leaves, and why.
     pub fn on_close(&self, hook: impl Fn(ClientId, CloseReason) + Send + Sync + 'static) {
         *write(&self.inner.on_close) = Some(Box::new(hook));
+    }
+
+    /// Sets the function told when a channel gains its first member or
+    /// loses its last (a bus subscribes and unsubscribes with it).
+    pub fn on_channel(&self, hook: impl Fn(&str, bool) + Send + Sync + 'static) {
+        *write(&self.inner.on_channel) = Some(Box::new(hook));
+    }
+
+    fn channel_changed(&self, channel: &str, has_members: bool) {
+        if let Some(hook) = &*read(&self.inner.on_channel) {
+            hook(channel, has_members);
+        }
     }
 
     /// Adds a client.
@@ -298,15 +330,7 @@ impl Hub {
             return 0;
         }
         self.record(&frame, id, None);
-        let clients = read(&self.inner.clients);
-        let mut wakers = Vec::with_capacity(clients.len());
-        let mut reached = 0;
-        for client in clients.values() {
-            reached += usize::from(self.deliver_into(client, frame.clone(), &mut wakers));
-        }
-        drop(clients);
-        self.wake_now(wakers);
-        reached
+        self.fan_out_all(frame, None)
     }
 
     /// Frames an event once and queues it to every member of any of the
@@ -321,17 +345,146 @@ impl Hub {
         if frame.is_empty() || channels.is_empty() {
             return 0;
         }
-        let targets = self.members_of(channels);
         self.record(&frame, id, Some(channels));
+        self.fan_out(channels, frame, None)
+    }
+
+    /// Delivers an event a bus numbered `seq` (its history is the bus's,
+    /// not this hub's): to every client when `channels` is `None`. Held
+    /// clients get it after their replay, or not at all if they have it.
+    pub fn deliver_numbered(&self, channels: Option<&[&str]>, frame: Bytes, seq: u64) -> usize {
+        if frame.is_empty() {
+            return 0;
+        }
+        self.inner.counters.events_published.fetch_add(1, Relaxed);
+        match channels {
+            None => self.fan_out_all(frame, Some(seq)),
+            Some([]) => 0,
+            Some(channels) => self.fan_out(channels, frame, Some(seq)),
+        }
+    }
+
+    fn fan_out_all(&self, frame: Bytes, seq: Option<u64>) -> usize {
         let clients = read(&self.inner.clients);
-        let mut wakers = Vec::with_capacity(targets.len());
+        self.fan_out_to(clients.iter().map(|(id, c)| (*id, c)), clients.len(), frame, seq)
+    }
+
+    fn fan_out(&self, channels: &[&str], frame: Bytes, seq: Option<u64>) -> usize {
+        let targets = self.members_of(channels);
+        let clients = read(&self.inner.clients);
+        let found = targets
+            .iter()
+            .filter_map(|id| clients.get(id).map(|c| (*id, c)));
+        self.fan_out_to(found, targets.len(), frame, seq)
+    }
+
+    fn fan_out_to<'a>(
+        &self,
+        targets: impl Iterator<Item = (ClientId, &'a Arc<Client>)>,
+        size: usize,
+        frame: Bytes,
+        seq: Option<u64>,
+    ) -> usize {
+        let mut holds = match seq {
+            Some(_) if self.inner.held.load(Relaxed) > 0 => Some(lock(&self.inner.holds)),
+            _ => None,
+        };
+        let mut wakers = Vec::with_capacity(size);
         let mut reached = 0;
-        for client in targets.iter().filter_map(|id| clients.get(id)) {
+        for (id, client) in targets {
+            if let (Some(holds), Some(seq)) = (holds.as_mut(), seq) {
+                if let Some(hold) = holds.get_mut(&id) {
+                    if seq <= hold.after {
+                        continue;
+                    }
+                    if let Some(pending) = &mut hold.pending {
+                        pending.push((seq, frame.clone()));
+                        continue;
+                    }
+                }
+            }
             reached += usize::from(self.deliver_into(client, frame.clone(), &mut wakers));
         }
-        drop(clients);
+        drop(holds);
         self.wake_now(wakers);
         reached
+    }
+
+    /// Holds a client's numbered live events back until
+    /// [`Hub::release`]: a bus resuming it reads what it missed meanwhile.
+    /// Call it before the client joins its channels.
+    pub fn hold(&self, id: ClientId) {
+        let mut holds = lock(&self.inner.holds);
+        holds.insert(
+            id,
+            Hold {
+                after: 0,
+                pending: Some(Vec::new()),
+            },
+        );
+        self.inner.held.store(holds.len(), Relaxed);
+    }
+
+    /// Ends a hold: queues `gap` (the id the client asked for, when events
+    /// were lost), then `replay` (numbered, in order), then the live events
+    /// held meanwhile that are newer than both `after` and the replay.
+    /// Live events up to that point that are still on their way are
+    /// dropped as the duplicates they are, until [`Hub::prune_holds`].
+    pub fn release(&self, id: ClientId, after: u64, gap: Option<&str>, replay: Vec<(u64, Bytes)>) {
+        // The client first: the clients lock is never taken under `holds`.
+        let client = self.client(id);
+        let mut holds = lock(&self.inner.holds);
+        let Some(hold) = holds.get_mut(&id) else {
+            return;
+        };
+        let Some(client) = client else {
+            holds.remove(&id);
+            self.inner.held.store(holds.len(), Relaxed);
+            return;
+        };
+        let mut wakers = Vec::new();
+        if let Some(frame) = gap.and_then(|g| gap_frame(g).ok()) {
+            self.deliver_into(&client, frame, &mut wakers);
+        }
+        let mut seen = after.max(hold.after);
+        for (seq, frame) in replay.into_iter().chain(hold.pending.take().unwrap_or_default()) {
+            if seq > seen {
+                seen = seq;
+                self.deliver_into(&client, frame, &mut wakers);
+            }
+        }
+        hold.after = seen;
+        drop(holds);
+        self.wake_now(wakers);
+    }
+
+    /// Forgets the released holds whose events are all older than `seq`,
+    /// the newest a bus delivered: nothing still coming can be a duplicate.
+    pub fn prune_holds(&self, seq: u64) {
+        if self.inner.held.load(Relaxed) == 0 {
+            return;
+        }
+        let mut holds = lock(&self.inner.holds);
+        holds.retain(|_, h| h.pending.is_some() || h.after >= seq);
+        self.inner.held.store(holds.len(), Relaxed);
+    }
+
+    fn unhold(&self, id: ClientId) {
+        if self.inner.held.load(Relaxed) == 0 {
+            return;
+        }
+        let mut holds = lock(&self.inner.holds);
+        holds.remove(&id);
+        self.inner.held.store(holds.len(), Relaxed);
+    }
+
+    /// Sends `frame` (a gap event, say) to the members of `channels`, or
+    /// to every client; not recorded, not counted as published.
+    pub fn notify(&self, channels: Option<&[&str]>, frame: Bytes) -> usize {
+        match channels {
+            None => self.fan_out_all(frame, None),
+            Some(channels) => self.fan_out(channels, frame, None),
+        }
     }
 
     fn members_of(&self, channels: &[&str]) -> Vec<ClientId> {
@@ -376,7 +529,10 @@ impl Hub {
         let mut index = write(&self.inner.channels);
         let name = match index.get_key_value(channel) {
             Some((name, _)) => name.clone(),
-            None => Arc::from(channel),
+            None => {
+                self.channel_changed(channel, true);
+                Arc::from(channel)
+            }
         };
         index.entry(name.clone()).or_default().insert(id);
         joined.names.push(name);
@@ -403,6 +559,7 @@ impl Hub {
             members.remove(&id);
             if members.is_empty() {
                 index.remove(channel);
+                self.channel_changed(channel, false);
             }
         }
     }
@@ -454,12 +611,7 @@ impl Hub {
         let missed = match history.since(last_id) {
             Resume::After(events) => events,
             Resume::Gap(events) => {
-                let gap = Event {
-                    event: Some(GAP_EVENT),
-                    data: Some(last_id),
-                    ..Event::default()
-                };
-                if let Ok(frame) = gap.encode() {
+                if let Ok(frame) = gap_frame(last_id) {
                     self.deliver_into(&client, frame, &mut wakers);
                 }
                 events
@@ -566,6 +718,7 @@ impl Hub {
         let reason = client.queue.closing().unwrap_or(CloseReason::Client);
         client.queue.close(reason);
         write(&self.inner.clients).remove(&id);
+        self.unhold(id);
         let joined = {
             let mut joined = lock(&client.channels);
             joined.gone = true;
@@ -628,6 +781,16 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.unregister(self.id, &self.client);
     }
+}
+
+/// The [`GAP_EVENT`] for a client that asked to resume from `last_id`.
+pub fn gap_frame(last_id: &str) -> Result<Bytes, FrameError> {
+    Event {
+        event: Some(GAP_EVENT),
+        data: Some(last_id),
+        ..Event::default()
+    }
+    .encode()
 }
 
 /// Queues a heartbeat to every client that was idle for a whole interval.
@@ -749,6 +912,57 @@ mod tests {
         let got = drain(&sub);
         assert_eq!(got[0], "event: ssehub-gap\ndata: unknown\n\n");
         assert_eq!(got.len(), 5);
+    }
+
+    #[test]
+    fn a_held_client_gets_its_replay_then_live_events_once_each() {
+        let hub = hub(0);
+        let sub = hub.register().unwrap();
+        let other = hub.register().unwrap();
+        hub.hold(sub.id());
+        hub.join(sub.id(), "c");
+        hub.join(other.id(), "c");
+        let frame = |n: u64| Bytes::from(format!("id: {n}\n\n"));
+        for n in [5, 6] {
+            hub.deliver_numbered(Some(&["c"]), frame(n), n);
+        }
+        assert!(drain(&sub).is_empty(), "a held client got live events before its replay");
+        assert_eq!(drain(&other), ["id: 5\n\n", "id: 6\n\n"]);
+        hub.release(sub.id(), 3, Some("3"), vec![(4, frame(4)), (5, frame(5))]);
+        // Live events still on their way that the replay covered: dropped.
+        hub.deliver_numbered(Some(&["c"]), frame(6), 6);
+        hub.deliver_numbered(None, frame(7), 7);
+        assert_eq!(
+            drain(&sub),
+            [
+                "event: ssehub-gap\ndata: 3\n\n",
+                "id: 4\n\n",
+                "id: 5\n\n",
+                "id: 6\n\n",
+                "id: 7\n\n"
+            ]
+        );
+        hub.prune_holds(7);
+        assert_eq!(hub.inner.held.load(Relaxed), 0, "a released hold was kept");
+    }
+
+    #[test]
+    fn the_channel_hook_hears_first_joins_and_last_leaves_in_order() {
+        let hub = hub(0);
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let log = heard.clone();
+        hub.on_channel(move |c, on| lock(&log).push((c.to_string(), on)));
+        let a = hub.register().unwrap();
+        let b = hub.register().unwrap();
+        hub.join(a.id(), "x");
+        hub.join(b.id(), "x");
+        hub.leave(a.id(), "x");
+        drop(b);
+        hub.join(a.id(), "x");
+        assert_eq!(
+            *lock(&heard),
+            [("x".into(), true), ("x".into(), false), ("x".into(), true)]
+        );
     }
 
     #[test]

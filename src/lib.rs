@@ -7,6 +7,8 @@
 //! - [`queue`]: one client's bounded outgoing queue and why a client closed.
 //! - [`replay`]: the ring of recent events for `Last-Event-ID` resumes.
 //! - [`hub`]: clients, channels, fan-out, heartbeats; used by every transport.
+//! - [`bus`]: how a publish reaches every node's hub: at once (local) or
+//!   through Redis (shared channels, history in streams, resume anywhere).
 //! - [`conn`]: the writer task that owns one native socket (batched,
 //!   vectored, chunked writes; disconnect detection).
 //! - [`runtime`]: the process-wide tokio runtime.
@@ -16,6 +18,7 @@
 //!   `daemon`; `src/main.rs` is its binary).
 
 pub mod batch;
+pub mod bus;
 pub mod conn;
 pub mod frame;
 pub mod hub;

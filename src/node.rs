@@ -14,6 +14,8 @@
 //! Errors JS must tell apart carry a stable `code` (see [`Code`]); every
 //! entry point catches panics, so none can cross into Node.
 
+use crate::bus::redis::{RedisBus, RedisConfig};
+use crate::bus::{Body, Bus, BusError, Message};
 use crate::conn::{self, StreamSettings};
 use crate::frame::{Event, FrameError};
 use crate::hub::{ClientId, Hub, HubConfig, RegisterError, Subscription};
@@ -50,6 +52,31 @@ pub struct HubOptions {
     pub headers: Vec<Vec<String>>,
     /// Body bytes every stream starts with (`:ok` and an optional retry).
     pub preamble: String,
+    /// Share channels and history with other nodes through this Redis.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel (default `ssehub:`).
+    pub redis_prefix: Option<String>,
+}
+
+/// What a publish through Redis came to: its id, or why it was refused
+/// (index.js turns that into a rejected Promise with a `code`).
+#[napi(object)]
+pub struct BusReceipt {
+    pub id: Option<String>,
+    pub error: Option<String>,
+    pub code: Option<String>,
+}
+
+/// The bus part of `stats()`, with Redis on.
+#[napi(object)]
+pub struct BusStatsJs {
+    pub connected: bool,
+    pub reconnects: f64,
+    pub publishes_failed: f64,
+    pub caught_up: f64,
+    pub gaps: f64,
+    pub subscriptions: f64,
+    pub last_error: Option<String>,
 }
 
 /// Counters returned by `stats()`.
@@ -80,6 +107,8 @@ pub struct NativeHub {
     /// sends the same event to each client in a loop; framed once, it is
     /// shared by all of them like a broadcast's.
     last_frame: Mutex<Bytes>,
+    /// Redis, when the hub shares channels with other nodes.
+    bus: Option<RedisBus>,
 }
 
 /// The `code` of each error JS must tell apart.
@@ -95,6 +124,10 @@ enum Code {
     NoFd,
     /// The socket is not connected any more (the peer reset it).
     NotConnected,
+    /// An option that cannot work (a Redis URL that does not parse).
+    InvalidOption,
+    /// Redis did not take a publish.
+    Bus,
 }
 
 impl Code {
@@ -105,6 +138,8 @@ impl Code {
             Code::InvalidField => "ERR_SSEHUB_INVALID_FIELD",
             Code::NoFd => "ERR_SSEHUB_NO_FD",
             Code::NotConnected => "ERR_SSEHUB_NOT_CONNECTED",
+            Code::InvalidOption => "ERR_SSEHUB_INVALID_OPTION",
+            Code::Bus => "ERR_SSEHUB_BUS",
         }
     }
 }
@@ -149,9 +184,11 @@ impl NativeHub {
             .callee_handled::<false>()
             .build()?;
         let on_event = Arc::new(on_event);
+        let history = options.history.unwrap_or(0) as usize;
         let config = HubConfig {
             max_queue_bytes: options.max_queue_bytes.map_or(1 << 20, |b| b as usize),
-            history: options.history.unwrap_or(0) as usize,
+            // With Redis, history lives in its streams, not in this process.
+            history: if options.redis_url.is_some() { 0 } else { history },
             history_bytes: options
                 .history_bytes
                 .map_or(HubConfig::default().history_bytes, |b| b as usize),
@@ -161,9 +198,21 @@ impl NativeHub {
             },
             max_clients: options.max_clients.unwrap_or(0) as usize,
         };
-        let hub = {
-            let _rt = RUNTIME.enter();
-            Hub::new(config)
+        let _rt = RUNTIME.enter();
+        let hub = Hub::new(config);
+        let bus = match options.redis_url {
+            None => None,
+            Some(url) => Some(
+                RedisBus::start(
+                    &hub,
+                    RedisConfig {
+                        url,
+                        prefix: options.redis_prefix.unwrap_or_else(|| "ssehub:".into()),
+                        history,
+                    },
+                )
+                .map_err(|e| coded(&env, Code::InvalidOption, &format!("ssehub: {e}")))?,
+            ),
         };
         // Node's thread queues; a runtime thread wakes the writers.
         hub.defer_wakes(true);
@@ -195,6 +244,7 @@ impl NativeHub {
             sockets: Arc::default(),
             acks: Arc::default(),
             last_frame: Mutex::default(),
+            bus,
         })
     }
 
@@ -377,6 +427,75 @@ impl NativeHub {
         Ok(reached as u32)
     }
 
+    /// Publishes through Redis to `channels` (none: every client of every
+    /// node). Resolves with a receipt once Redis took it or refused it.
+    #[napi(catch_unwind)]
+    pub fn bus_publish<'env>(
+        &self,
+        env: &'env Env,
+        channels: Option<Vec<String>>,
+        event: Option<String>,
+        data: Option<String>,
+        id: Option<String>,
+        retry: Option<f64>,
+    ) -> Result<Object<'env>> {
+        let Some(bus) = &self.bus else {
+            return Err(coded(env, Code::InvalidOption, "ssehub: no redis option"));
+        };
+        let message = Message {
+            channels,
+            body: Body::Event {
+                event,
+                data,
+                id,
+                retry: retry.map(|r| r as u64),
+            },
+        };
+        let receipt = bus.publish(message);
+        let (deferred, promise) = env.create_deferred()?;
+        RUNTIME.spawn(async move {
+            let answer = receipt.await;
+            deferred.resolve(move |_| Ok(receipt_of(answer)));
+        });
+        Ok(promise)
+    }
+
+    /// Holds a client's live events from Redis until its replay is queued:
+    /// call before it joins channels, then `resume`.
+    #[napi(catch_unwind)]
+    pub fn hold(&self, client: u32) {
+        if self.bus.is_some() {
+            self.hub.hold(client);
+        }
+    }
+
+    /// Replays what a client missed since `last_id` (from Redis's streams
+    /// with the redis option, else from this hub's history).
+    #[napi(catch_unwind)]
+    pub fn resume(&self, client: u32, last_id: String) {
+        match &self.bus {
+            Some(bus) => bus.resume(client, &last_id),
+            None => {
+                self.hub.replay(client, &last_id);
+            }
+        }
+    }
+
+    /// The Redis bus's state; null without the redis option.
+    #[napi(catch_unwind)]
+    pub fn bus_stats(&self) -> Option<BusStatsJs> {
+        let s = self.bus.as_ref()?.stats();
+        Some(BusStatsJs {
+            connected: s.connected,
+            reconnects: s.reconnects as f64,
+            publishes_failed: s.publishes_failed as f64,
+            caught_up: s.caught_up as f64,
+            gaps: s.gaps as f64,
+            subscriptions: s.subscriptions as f64,
+            last_error: s.last_error,
+        })
+    }
+
     #[napi(catch_unwind)]
     pub fn join(&self, client: u32, channel: String) -> bool {
         self.hub.join(client, &channel)
@@ -415,6 +534,9 @@ impl NativeHub {
     #[napi(catch_unwind)]
     pub fn close_all(&self) {
         self.hub.close_all(CloseReason::Shutdown);
+        if let Some(bus) = &self.bus {
+            bus.shutdown();
+        }
     }
 
     #[napi(catch_unwind)]
@@ -437,6 +559,28 @@ impl NativeHub {
             events_delivered: s.events_delivered as f64,
             dropped_slow: s.dropped_slow as f64,
             channels: s.channels as f64,
+        }
+    }
+}
+
+fn receipt_of(answer: std::result::Result<crate::bus::Published, BusError>) -> BusReceipt {
+    match answer {
+        Ok(published) => BusReceipt {
+            id: published.id.map(|n| n.to_string()),
+            error: None,
+            code: None,
+        },
+        Err(e) => {
+            let code = match e {
+                BusError::Frame(_) => Code::InvalidField,
+                BusError::Closed => Code::Closed,
+                BusError::Invalid(_) | BusError::Unavailable(_) => Code::Bus,
+            };
+            BusReceipt {
+                id: None,
+                error: Some(format!("ssehub: {e}")),
+                code: Some(code.as_str().into()),
+            }
         }
     }
 }

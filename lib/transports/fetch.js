@@ -105,10 +105,7 @@ function fetchStream(sse, request) {
     if (request.signal.aborted) stream.gone()
     else request.signal.addEventListener('abort', () => stream.gone(), { once: true })
   }
-  sse.emit('connection', client, querystring.parse(url.search.slice(1)))
-  if (lastEventId !== null && sse.options.history > 0 && !client.closed) {
-    sse._native.replay(client.id, lastEventId)
-  }
+  sse._welcome(client, querystring.parse(url.search.slice(1)), lastEventId)
   return response
 }
 
