@@ -96,18 +96,26 @@ class Redis {
   }
 }
 
+/** Every server started, stopped when this process exits, however. */
+const running = new Set()
+process.on('exit', () => {
+  for (const redis of running) if (redis.child && redis.child.exitCode === null) redis.child.kill('SIGKILL')
+})
+
 /**
- * Starts a Redis for one test file; registers its stop with `after` (a
- * node:test hook), so it stops however the tests end.
+ * Starts a Redis in a fresh temporary folder. Call `stop()` from an
+ * `after` hook; a process that dies first takes its Redis with it.
  */
-async function startRedis(after, options) {
+async function startRedis(options) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssehub-redis-'))
   const redis = new Redis(await freePort(), dir)
-  await redis.start(options)
-  after(async () => {
+  running.add(redis)
+  redis.stop = async () => {
     await redis.kill()
+    running.delete(redis)
     fs.rmSync(dir, { recursive: true, force: true })
-  })
+  }
+  await redis.start(options)
   return redis
 }
 

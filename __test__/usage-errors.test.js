@@ -97,3 +97,19 @@ test("sse.options is the validated options, transport 'native' accepted", async 
   assert.ok(Object.isFrozen(sse.options))
   await sse.close()
 })
+
+test('a redis option that cannot work is refused before anything starts', () => {
+  assert.throws(() => new SSE(null, { redis: 6379 }), { name: 'TypeError', message: /option 'redis' must be a URL like 'redis:\/\/127\.0\.0\.1:6379\/0'/ })
+  assert.throws(() => new SSE(null, { redis: 'localhost:6379' }), { name: 'TypeError', message: /option 'redis'/ })
+  assert.throws(() => new SSE(null, { redis: { url: 'redis://127.0.0.1', prefix: '' } }), { name: 'TypeError', message: /redis\.prefix/ })
+  assert.throws(() => new SSE(null, { redis: 'redis://127.0.0.1:notaport' }), { name: 'TypeError', code: 'ERR_SSEHUB_INVALID_OPTION', message: /invalid Redis URL/ })
+})
+
+test('with redis and history, an event cannot bring an id of its own', async () => {
+  // Nothing listens on port 9: the check comes before any connection.
+  const sse = new SSE(null, { redis: 'redis://127.0.0.1:9', history: 10 })
+  await assert.rejects(sse.broadcast({ data: 'x', id: 'mine' }), { code: 'ERR_SSEHUB_BUS', message: /numbers events/ })
+  await assert.rejects(sse.publish('c', 'ev\nil', 'x'), { name: 'TypeError', code: 'ERR_SSEHUB_INVALID_FIELD' })
+  await sse.close()
+  await assert.rejects(sse.publish('c', 'late'), { code: 'ERR_SSEHUB_CLOSED' })
+})

@@ -366,7 +366,12 @@ impl Hub {
 
     fn fan_out_all(&self, frame: Bytes, seq: Option<u64>) -> usize {
         let clients = read(&self.inner.clients);
-        self.fan_out_to(clients.iter().map(|(id, c)| (*id, c)), clients.len(), frame, seq)
+        self.fan_out_to(
+            clients.iter().map(|(id, c)| (*id, c)),
+            clients.len(),
+            frame,
+            seq,
+        )
     }
 
     fn fan_out(&self, channels: &[&str], frame: Bytes, seq: Option<u64>) -> usize {
@@ -447,7 +452,10 @@ impl Hub {
             self.deliver_into(&client, frame, &mut wakers);
         }
         let mut seen = after.max(hold.after);
-        for (seq, frame) in replay.into_iter().chain(hold.pending.take().unwrap_or_default()) {
+        for (seq, frame) in replay
+            .into_iter()
+            .chain(hold.pending.take().unwrap_or_default())
+        {
             if seq > seen {
                 seen = seq;
                 self.deliver_into(&client, frame, &mut wakers);
@@ -926,7 +934,10 @@ mod tests {
         for n in [5, 6] {
             hub.deliver_numbered(Some(&["c"]), frame(n), n);
         }
-        assert!(drain(&sub).is_empty(), "a held client got live events before its replay");
+        assert!(
+            drain(&sub).is_empty(),
+            "a held client got live events before its replay"
+        );
         assert_eq!(drain(&other), ["id: 5\n\n", "id: 6\n\n"]);
         hub.release(sub.id(), 3, Some("3"), vec![(4, frame(4)), (5, frame(5))]);
         // Live events still on their way that the replay covered: dropped.

@@ -188,7 +188,11 @@ impl NativeHub {
         let config = HubConfig {
             max_queue_bytes: options.max_queue_bytes.map_or(1 << 20, |b| b as usize),
             // With Redis, history lives in its streams, not in this process.
-            history: if options.redis_url.is_some() { 0 } else { history },
+            history: if options.redis_url.is_some() {
+                0
+            } else {
+                history
+            },
             history_bytes: options
                 .history_bytes
                 .map_or(HubConfig::default().history_bytes, |b| b as usize),
@@ -464,8 +468,8 @@ impl NativeHub {
     /// call before it joins channels, then `resume`.
     #[napi(catch_unwind)]
     pub fn hold(&self, client: u32) {
-        if self.bus.is_some() {
-            self.hub.hold(client);
+        if let Some(bus) = &self.bus {
+            bus.hold(client);
         }
     }
 

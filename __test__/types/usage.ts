@@ -54,3 +54,14 @@ const failures: number = h2sse.stats().takeoverFailures
 void heartbeat
 void mode
 void failures
+
+// With Redis: publish and broadcast return a Promise of the event's id.
+const scaled = new SSE(null, { redis: { url: 'redis://127.0.0.1:6379/0', prefix: 'app:' }, history: 1000 })
+const published: Promise<string | null> = scaled.publish('room', 'hi')
+const everywhere: Promise<string | null> = scaled.broadcast({ event: 'tick', data: 1 })
+const bus: SSE.BusStats | null = scaled.stats().bus
+void published.then((id) => id?.length)
+void everywhere
+void bus?.connected
+const local: number = new SSE(null, { redis: null }).broadcast('x')
+void local

@@ -145,7 +145,10 @@ pub trait Bus: Send + Sync {
     fn publish(&self, message: Message) -> Receipt;
     /// Whether this bus numbers events (ids, history, resume).
     fn numbers_events(&self) -> bool;
-    /// Starts resuming `client`, which must have been [`Hub::hold`]-ed
+    /// Holds `client`'s live events back for [`Bus::resume`]; call it
+    /// before the client joins its channels.
+    fn hold(&self, client: ClientId);
+    /// Starts resuming `client`, which must have been [`Bus::hold`]-ed
     /// before it joined its channels: it gets what it missed since
     /// `last_id` in them, then live events.
     fn resume(&self, client: ClientId, last_id: &str);
@@ -212,6 +215,9 @@ impl Bus for Local {
     fn numbers_events(&self) -> bool {
         self.numbered
     }
+
+    /// Nothing to hold: the replay is queued at once, from this hub.
+    fn hold(&self, _client: ClientId) {}
 
     fn resume(&self, client: ClientId, last_id: &str) {
         self.hub.replay(client, last_id);

@@ -174,6 +174,7 @@ enum Control {
 /// A bus through Redis. Make it inside a tokio runtime: it spawns its two
 /// tasks there.
 pub struct RedisBus {
+    hub: WeakHub,
     keys: Keys,
     history: usize,
     publishes: mpsc::UnboundedSender<Publish>,
@@ -229,6 +230,7 @@ impl RedisBus {
         };
         tokio::spawn(follower.run(control_rx));
         Ok(RedisBus {
+            hub: hub.downgrade(),
             keys,
             history: config.history,
             publishes,
@@ -299,8 +301,16 @@ impl Bus for RedisBus {
         self.history > 0
     }
 
+    fn hold(&self, client: ClientId) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.hold(client);
+        }
+    }
+
     fn resume(&self, client: ClientId, last_id: &str) {
-        let _ = self.control.send(Control::Resume(client, last_id.to_string()));
+        let _ = self
+            .control
+            .send(Control::Resume(client, last_id.to_string()));
     }
 
     fn stats(&self) -> BusStats {
@@ -470,7 +480,11 @@ impl Follower {
             let ended = self.follow(&mut control).await;
             let was_connected = self.shared.connected.swap(false, Relaxed);
             let Ended::Lost(why) = ended else { return };
-            failures = if was_connected { 0 } else { failures.saturating_add(1) };
+            failures = if was_connected {
+                0
+            } else {
+                failures.saturating_add(1)
+            };
             if let Ok(mut last) = self.shared.last_error.lock() {
                 *last = Some(why);
             }
@@ -484,13 +498,12 @@ impl Follower {
 
     /// One subscriber connection, from connect to loss.
     async fn follow(&mut self, control: &mut mpsc::UnboundedReceiver<Control>) -> Ended {
-        let pubsub = match tokio::time::timeout(EXCHANGE_TIMEOUT, self.client.get_async_pubsub())
-            .await
-        {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return Ended::Lost(e.to_string()),
-            Err(_) => return Ended::Lost("connect timed out".into()),
-        };
+        let pubsub =
+            match tokio::time::timeout(EXCHANGE_TIMEOUT, self.client.get_async_pubsub()).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => return Ended::Lost(e.to_string()),
+                Err(_) => return Ended::Lost("connect timed out".into()),
+            };
         let (mut sink, stream) = pubsub.split();
         let mut stream = Box::pin(stream);
         // Joins and leaves while we were away: the set to subscribe now.
@@ -506,7 +519,9 @@ impl Follower {
         if let Err(e) = self.caught_up_after(rejoined).await {
             return Ended::Lost(e);
         }
-        self.shared.subscriptions.store(self.watched.len() as u64, Relaxed);
+        self.shared
+            .subscriptions
+            .store(self.watched.len() as u64, Relaxed);
         self.shared.connected.store(true, Relaxed);
         if rejoined {
             self.shared.reconnects.fetch_add(1, Relaxed);
@@ -582,7 +597,9 @@ impl Follower {
                 subscribed.insert(c);
             }
         }
-        self.shared.subscriptions.store(subscribed.len() as u64, Relaxed);
+        self.shared
+            .subscriptions
+            .store(subscribed.len() as u64, Relaxed);
         Ok(())
     }
 
@@ -620,7 +637,10 @@ impl Follower {
                     .map(|c| (self.keys.of(c), self.since.get(c).copied())),
             )
             .map(|(key, since)| {
-                let from = self.last.max(self.floor.unwrap_or(0)).max(since.unwrap_or(0));
+                let from = self
+                    .last
+                    .max(self.floor.unwrap_or(0))
+                    .max(since.unwrap_or(0));
                 (key, from + 1)
             })
             .collect();
@@ -703,7 +723,14 @@ impl Follower {
         Ok(())
     }
 
-    fn release(&self, hub: &Hub, client: ClientId, last_id: &str, streams: &[(String, u64)], read: Read) {
+    fn release(
+        &self,
+        hub: &Hub,
+        client: ClientId,
+        last_id: &str,
+        streams: &[(String, u64)],
+        read: Read,
+    ) {
         let after = last_id.parse::<u64>().ok();
         // An id from the future: Redis went back (restored from an older
         // snapshot); nothing it holds is comparable with it.
@@ -724,7 +751,11 @@ impl Follower {
                 .filter_map(|e| frame_of(e).map(|f| (e.seq, f)))
                 .collect()
         };
-        let after = if future || before { 0 } else { after.unwrap_or(0) };
+        let after = if future || before {
+            0
+        } else {
+            after.unwrap_or(0)
+        };
         hub.release(client, after, gap, replay);
     }
 }
@@ -815,7 +846,9 @@ fn parse_read(value: &Value) -> Read {
     };
     for pair in items[2.min(items.len())..].chunks(2) {
         read.trimmed.push(number(pair.first()).unwrap_or(0));
-        let Some(Value::Array(entries)) = pair.get(1) else { continue };
+        let Some(Value::Array(entries)) = pair.get(1) else {
+            continue;
+        };
         for entry in entries {
             if let Some(event) = entry_event(entry) {
                 read.events.entry(event.seq).or_insert(event);
@@ -827,8 +860,12 @@ fn parse_read(value: &Value) -> Read {
 
 /// `[id, [field, value, ...]]` of one stream entry, as an event.
 fn entry_event(entry: &Value) -> Option<Numbered> {
-    let Value::Array(parts) = entry else { return None };
-    let Some(Value::Array(fields)) = parts.get(1) else { return None };
+    let Value::Array(parts) = entry else {
+        return None;
+    };
+    let Some(Value::Array(fields)) = parts.get(1) else {
+        return None;
+    };
     fields.chunks(2).find_map(|kv| match kv {
         [Value::BulkString(k), Value::BulkString(v)] if k == b"m" => wire::decode(v),
         _ => None,

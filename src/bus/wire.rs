@@ -144,7 +144,13 @@ mod tests {
 
     #[test]
     fn malformed_messages_are_refused_not_misread() {
-        for bad in [&b"x\nd1:a"[..], b"1\nd9:short", b"1\nq1:a", b"no newline", b"1\nd1a"] {
+        for bad in [
+            &b"x\nd1:a"[..],
+            b"1\nd9:short",
+            b"1\nq1:a",
+            b"no newline",
+            b"1\nd1a",
+        ] {
             assert_eq!(decode(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }

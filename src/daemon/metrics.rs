@@ -11,6 +11,7 @@ use super::net::peer::Conn;
 use super::net::reply::{go_error, go_reply, ReplyBody};
 use super::net::server::{Opening, Reply, Service};
 use super::net::shutdown::Shutdown;
+use crate::bus::{Bus, BusStats};
 use crate::hub::{Hub, Stats};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -64,6 +65,48 @@ fn metrics(stats: &Stats, log_dropped: u64) -> [Metric; 7] {
             "counter",
             "Log lines dropped because the log sink could not keep up.",
             log_dropped,
+        ),
+    ]
+}
+
+/// The bus's gauges and counters (Redis only: the local bus has none).
+fn bus_metrics(bus: &BusStats) -> [(&'static str, &'static str, &'static str, u64); 6] {
+    [
+        (
+            "ssehub_bus_connected",
+            "gauge",
+            "Whether the subscriber connection to Redis is up.",
+            u64::from(bus.connected),
+        ),
+        (
+            "ssehub_bus_reconnects_total",
+            "counter",
+            "Times the node connected to Redis again after losing it.",
+            bus.reconnects,
+        ),
+        (
+            "ssehub_bus_publishes_failed_total",
+            "counter",
+            "Publishes Redis did not take.",
+            bus.publishes_failed,
+        ),
+        (
+            "ssehub_bus_caught_up_total",
+            "counter",
+            "Events delivered from the streams after a reconnect.",
+            bus.caught_up,
+        ),
+        (
+            "ssehub_bus_gaps_total",
+            "counter",
+            "ssehub-gap events sent because history was lost or trimmed.",
+            bus.gaps,
+        ),
+        (
+            "ssehub_bus_subscriptions",
+            "gauge",
+            "Channels this node is subscribed to in Redis.",
+            bus.subscriptions,
         ),
     ]
 }
@@ -128,6 +171,7 @@ pub struct Ops {
     started: Instant,
     /// Triggered: draining, so `/readyz` says 503.
     shutdown: Shutdown,
+    bus: Option<Arc<dyn Bus>>,
 }
 
 impl Ops {
@@ -136,7 +180,22 @@ impl Ops {
             mode,
             started: Instant::now(),
             shutdown,
+            bus: None,
         }
+    }
+
+    /// Shows the bus too (`--redis`).
+    pub fn with_bus(mut self, bus: Arc<dyn Bus>) -> Ops {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// The bus's stats, when it is Redis.
+    fn redis(&self) -> Option<BusStats> {
+        self.bus
+            .as_ref()
+            .map(|b| b.stats())
+            .filter(|s| s.kind == "redis")
     }
 
     /// The answer for an operator path, if it is one.
@@ -146,6 +205,15 @@ impl Ops {
         Some(match path {
             "/metrics" => {
                 let mut body = prometheus(self.mode, &hub.stats(), dropped);
+                if let Some(bus) = self.redis() {
+                    for (name, kind, help, value) in bus_metrics(&bus) {
+                        let mode = self.mode;
+                        let _ = write!(
+                            body,
+                            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{mode=\"{mode}\"}} {value}\n"
+                        );
+                    }
+                }
                 body.push_str(&super::process::prometheus());
                 go_reply(
                     StatusCode::OK,
@@ -156,7 +224,7 @@ impl Ops {
             "/status" | "/ui/status" => go_reply(
                 StatusCode::OK,
                 "application/json",
-                status_json(self.mode, hub, dropped, self.started),
+                self.status(hub, dropped),
             ),
             "/healthz" => go_reply(StatusCode::OK, text, "ok\n".into()),
             "/readyz" if self.shutdown.is_triggered() => {
@@ -171,6 +239,23 @@ impl Ops {
             "/ui/" => go_reply(StatusCode::OK, "text/html; charset=utf-8", UI.into()),
             _ => return None,
         })
+    }
+
+    /// `/status`, with a `bus` object when the bus is Redis.
+    fn status(&self, hub: &Hub, dropped: u64) -> String {
+        let mut json = status_json(self.mode, hub, dropped, self.started);
+        if let Some(bus) = self.redis() {
+            let mut fields = serde_json::Map::new();
+            for (name, _, _, value) in bus_metrics(&bus) {
+                let key = name.trim_start_matches("ssehub_bus_").to_string();
+                fields.insert(key, serde_json::json!(value));
+            }
+            fields.insert("connected".into(), serde_json::json!(bus.connected));
+            fields.insert("last_error".into(), serde_json::json!(bus.last_error));
+            json.pop();
+            let _ = write!(json, ",\"bus\":{}}}", serde_json::Value::Object(fields));
+        }
+        json
     }
 
     /// A listener that serves only these endpoints (channels' `--metrics`),

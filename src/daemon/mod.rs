@@ -21,6 +21,7 @@
 //! - `metrics`: the operator side: Prometheus text, JSON status, health,
 //!   readiness, the status page (`ui/index.html`).
 //! - `process`: the standard process metrics, from `/proc`.
+//! - `scale`: `--redis` and `--history`: the bus a mode publishes through.
 
 mod app;
 mod background;
@@ -34,6 +35,7 @@ mod log;
 mod metrics;
 mod net;
 mod process;
+mod scale;
 
 /// The parsers, for the property tests and fuzz targets only: not an API.
 #[doc(hidden)]

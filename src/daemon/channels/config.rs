@@ -4,7 +4,7 @@
 use crate::daemon::cli::{getopt, Opt};
 use crate::daemon::exit::{self, fail, Fail};
 
-pub(super) const USAGE: &str = "Usage: ssehub channels [-n] [-u urlpath] [-p port] [-l logfile] [-c ssl-cert] [-k ssl-privkey] [-F fifo] [-P controlport] [-U user] [-C configfile] [-a] [--metrics [host:]port] [--fifo-mode octal] [--heartbeat secs] [--max-clients n] [--max-header-size bytes] [--log-summary] [--refuse 503|retry] [-h]";
+pub(super) const USAGE: &str = "Usage: ssehub channels [-n] [-u urlpath] [-p port] [-l logfile] [-c ssl-cert] [-k ssl-privkey] [-F fifo] [-P controlport] [-U user] [-C configfile] [-a] [--metrics [host:]port] [--fifo-mode octal] [--heartbeat secs] [--max-clients n] [--max-header-size bytes] [--log-summary] [--refuse 503|retry] [--redis url] [--history n] [-h]";
 
 pub(super) const HELP: &str = "\
 ssehub channels sends server-sent events to HTTP clients (drop-in for SSE-Server)
@@ -29,6 +29,9 @@ Usage: ssehub channels [options]
   --log-summary             Log one line per published event, not one per recipient
   --refuse <503|retry>      Past the client limit or while stopping: 503 (default), or
                             200 with a retry: hint, so that browsers come back by themselves
+  --redis <url>             Share channels with every node on this Redis (redis://host:port/db)
+  --history <n>             Number events (id: lines) and keep the last <n> per channel for
+                            Last-Event-ID (in Redis with --redis, shared by every node)
   --help, -h                This help
 Control lines: \"channel/type = data\", \"channel = data\", \"status\", \"halt\".";
 
@@ -138,6 +141,16 @@ const OPTS: &[Opt] = &[
         long: "refuse",
         arg: true,
     },
+    Opt {
+        short: None,
+        long: "redis",
+        arg: true,
+    },
+    Opt {
+        short: None,
+        long: "history",
+        arg: true,
+    },
 ];
 
 /// The mode's settings: flags, then the config file for those unset.
@@ -164,6 +177,8 @@ pub(super) struct Config {
     /// One log line per event instead of one per recipient.
     pub(super) log_summary: bool,
     pub(super) refuse: Option<String>,
+    pub(super) redis: Option<String>,
+    pub(super) history: Option<String>,
 }
 
 impl Config {
@@ -189,6 +204,8 @@ impl Config {
             "max-clients" => &mut self.max_clients,
             "max-header-size" => &mut self.max_header_size,
             "refuse" => &mut self.refuse,
+            "redis" => &mut self.redis,
+            "history" => &mut self.history,
             _ => return,
         };
         if !(only_unset && slot.is_some()) {

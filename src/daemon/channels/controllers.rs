@@ -6,6 +6,7 @@ use super::control::{self, Ended, Input, Line, Pair};
 use super::fifo;
 use super::table::Role;
 use super::Channels;
+use crate::bus::Receipt;
 use crate::daemon::net::peer::Conn;
 use crate::daemon::net::server::{accept_loop, Listener};
 use std::sync::Arc;
@@ -159,7 +160,13 @@ impl Channels {
     }
 
     /// Handles one input of a controller; false closes the controller.
-    fn control_input(&self, id: u64, host: &str, input: Input, close_on_long: bool) -> bool {
+    fn control_input(
+        self: &Arc<Self>,
+        id: u64,
+        host: &str,
+        input: Input,
+        close_on_long: bool,
+    ) -> bool {
         let text = match input {
             Input::TooLong => {
                 self.log.line(format_args!(
@@ -200,14 +207,23 @@ impl Channels {
             } => {
                 self.log
                     .line(format_args!("Received from {id} ({host}): {target}={data}"));
-                self.publish(&[channel], event, data);
+                if let Some(receipt) = self.publish(&[channel], event, data) {
+                    self.follow_up(receipt, event);
+                }
             }
         }
         true
     }
 
-    /// The pairs of a publishing query, in order.
-    pub(super) fn run_query(&self, conn: &Conn, channels: &[String], query: &str) {
+    /// The pairs of a publishing query, in order; returns the publishes
+    /// through Redis still to be confirmed.
+    pub(super) fn run_query(
+        &self,
+        conn: &Conn,
+        channels: &[String],
+        query: &str,
+    ) -> Vec<(String, Receipt)> {
+        let mut pending = Vec::new();
         let host = conn.peer.ip().to_string();
         let targets: Vec<&str> = channels.iter().map(String::as_str).collect();
         for pair in control::query_pairs(query) {
@@ -217,7 +233,9 @@ impl Channels {
                         "Received from {} ({host}): {name}={value}",
                         conn.id
                     ));
-                    self.publish(&targets, &name, &value);
+                    if let Some(receipt) = self.publish(&targets, &name, &value) {
+                        pending.push((name, receipt));
+                    }
                 }
                 Pair::Command(cmd) => {
                     self.log
@@ -230,6 +248,7 @@ impl Channels {
                 }
             }
         }
+        pending
     }
 
     /// `status`, `halt` or an unknown command.

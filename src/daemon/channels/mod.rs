@@ -23,7 +23,8 @@ use super::log::{self, Logger, Sink, Stamp};
 use super::metrics::Ops;
 use super::net::head::{self, Limits};
 use super::net::stream::Refuse;
-use crate::frame::Event;
+use super::scale::{self, settle_now};
+use crate::bus::{Body, Bus, BusError, Message, Receipt};
 use crate::hub::{Hub, HubConfig};
 use crate::runtime::RUNTIME;
 use config::{Config, HELP, USAGE};
@@ -80,6 +81,7 @@ struct Setup {
     budget: Budget,
     limits: Limits,
     refuse: Refuse,
+    history: usize,
 }
 
 fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
@@ -118,6 +120,7 @@ fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
         None => Refuse::default(),
         Some(v) => Refuse::parse(v).map_err(|e| fail(exit::USAGE, format!("--{e}")))?,
     };
+    let history = scale::parse_history(config.history.as_deref(), "--history")?;
     let mut limits = Limits::default();
     if let Some(v) = config.max_header_size.as_deref() {
         limits.max_head =
@@ -157,6 +160,7 @@ fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
         budget: Budget::new(asked),
         limits,
         refuse,
+        history,
     };
     RUNTIME.block_on(serve(setup, args))
 }
@@ -177,6 +181,8 @@ struct Channels {
     ops: Ops,
     /// How a stream is refused at the client limit or in the drain.
     refuse: Refuse,
+    /// Where publishes go: this hub, or every node's through Redis.
+    bus: Arc<dyn Bus>,
 }
 
 /// Binds with SSE-Server's wording of the error.
@@ -197,6 +203,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         budget,
         limits,
         refuse,
+        history,
     } = setup;
     let log = Arc::new(log);
     let said = log.clone();
@@ -233,12 +240,16 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         Some(user) => Some(switch_user(user)?),
         None => None,
     };
+    let hub = Hub::new(HubConfig {
+        heartbeat,
+        max_clients: budget.max_clients,
+        // Through Redis, history is in its streams.
+        history: if config.redis.is_some() { 0 } else { history },
+        ..HubConfig::default()
+    });
+    let bus = scale::bus_for(&hub, config.redis.as_deref(), history)?;
     let ch = Arc::new(Channels {
-        hub: Hub::new(HubConfig {
-            heartbeat,
-            max_clients: budget.max_clients,
-            ..HubConfig::default()
-        }),
+        hub,
         log: log.clone(),
         prefix: config
             .urlpath
@@ -252,8 +263,9 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         table: table::Table::default(),
         log_slot,
         fifo_mode,
-        ops: Ops::new("channels", app.shutdown.clone()),
+        ops: Ops::new("channels", app.shutdown.clone()).with_bus(bus.clone()),
         refuse,
+        bus,
     });
     let port_of = |l: &TcpListener| l.local_addr().map_or(0, |a| a.port());
     ch.log_startup(
@@ -291,6 +303,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
     }
 
     let code = app.run(&ch.hub).await;
+    ch.bus.shutdown();
     if let Some(id) = control_id {
         ch.log
             .line(format_args!("Closing connection {id} (control port)"));
@@ -409,27 +422,64 @@ impl Channels {
         }
     }
 
-    /// Frames and publishes one event to `channels` and the all-channels
-    /// clients; logs its recipients as SSE-Server does (or, with
-    /// `--log-summary`, how many there were).
-    fn publish(&self, channels: &[&str], event: &str, data: &str) {
-        let frame = Event {
-            event: (event != "message").then_some(event),
-            data: Some(data),
-            ..Event::default()
-        }
-        .encode();
-        let frame = match frame {
-            Ok(f) => f,
-            Err(e) => {
-                return self
-                    .log
-                    .line(format_args!("Warning: not sending event \"{event}\": {e}"))
+    /// Publishes one event to `channels` and the all-channels clients;
+    /// logs its recipients as SSE-Server does (or, with `--log-summary`,
+    /// how many there were). Through Redis, returns the receipt still to
+    /// come; a publish that failed is logged, never dropped silently.
+    fn publish(&self, channels: &[&str], event: &str, data: &str) -> Option<Receipt> {
+        let message = Message {
+            channels: Some(
+                channels
+                    .iter()
+                    .chain(&[ALL])
+                    .map(|c| c.to_string())
+                    .collect(),
+            ),
+            body: Body::Event {
+                event: (event != "message").then(|| event.to_string()),
+                data: Some(data.to_string()),
+                id: None,
+                retry: None,
+            },
+        };
+        let delivered = match settle_now(self.bus.publish(message)) {
+            Ok(Ok(published)) => published.reached.unwrap_or(0),
+            Ok(Err(e)) => {
+                self.not_published(event, &e);
+                return None;
+            }
+            Err(pending) => {
+                self.log_publish(channels, event, data, 1);
+                return Some(pending);
             }
         };
-        let mut keys: Vec<&str> = channels.to_vec();
-        keys.push(ALL);
-        let delivered = self.hub.publish_frame(&keys, frame, None);
+        self.log_publish(channels, event, data, delivered);
+        None
+    }
+
+    fn not_published(&self, event: &str, e: &BusError) {
+        match e {
+            BusError::Frame(e) => self
+                .log
+                .line(format_args!("Warning: not sending event \"{event}\": {e}")),
+            e => self
+                .log
+                .line(format_args!("Error: event \"{event}\" not published: {e}")),
+        }
+    }
+
+    /// Waits for a publish through Redis in the background, logging a
+    /// failure (a controller or the FIFO has nobody to answer).
+    fn follow_up(self: &Arc<Self>, receipt: Receipt, event: &str) {
+        let (ch, event) = (self.clone(), event.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = receipt.await {
+                ch.not_published(&event, &e);
+            }
+        });
+    }
+
+    fn log_publish(&self, channels: &[&str], event: &str, data: &str, delivered: usize) {
         if self.log.accepting() {
             self.log_recipients(channels, event, data);
         } else if self.log.enabled() {

@@ -4,6 +4,7 @@
 use super::control::{path_channels, strip_prefix};
 use super::table::Role;
 use super::{Channels, ALL};
+use crate::bus::Receipt;
 use crate::daemon::net::head::RequestInfo;
 use crate::daemon::net::peer::Conn;
 use crate::daemon::net::reply::{reply, ReplyBody};
@@ -64,7 +65,7 @@ pub(super) struct Web(pub(super) Arc<Channels>);
 impl Service for Web {
     fn open_stream(&self, req: &dyn RequestInfo, conn: &Conn) -> Opening {
         match route(req, &self.0.prefix) {
-            Route::Stream(channels) => open(&self.0, conn, channels, req.http10()),
+            Route::Stream(channels) => open(&self.0, req, conn, channels),
             _ => Opening::NotAStream,
         }
     }
@@ -72,15 +73,18 @@ impl Service for Web {
     fn handle(self: Arc<Self>, req: Request<Incoming>, conn: Conn) -> Reply {
         let ch = &self.0;
         let res = match route(&req, &ch.prefix) {
-            Route::Stream(channels) => match open(ch, &conn, channels, req.http10()) {
+            Route::Stream(channels) => match open(ch, &req, &conn, channels) {
                 Opening::Stream(stream) => stream.into_hyper(&conn),
                 Opening::Refused(res) => res,
                 Opening::NotAStream => unreachable!("a stream route opens or refuses"),
             },
             Route::Query { channels, query } => {
                 ch.table.set_role(conn.id, Role::Controller("HTTP"));
-                ch.run_query(&conn, &channels, &query);
+                let pending = ch.run_query(&conn, &channels, &query);
                 conn.close_after_reply();
+                if !pending.is_empty() {
+                    return Box::pin(confirmed(ch.clone(), pending));
+                }
                 ok_text()
             }
             Route::Head => {
@@ -128,9 +132,29 @@ impl Service for Web {
     }
 }
 
+/// The answer to a query whose publishes went to Redis: `OK` once Redis
+/// took them all, else a 503 (and the failure logged).
+async fn confirmed(ch: Arc<Channels>, pending: Vec<(String, Receipt)>) -> Response<ReplyBody> {
+    let mut failed = false;
+    for (event, receipt) in pending {
+        if let Err(e) = receipt.await {
+            ch.not_published(&event, &e);
+            failed = true;
+        }
+    }
+    if failed {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not published: Redis is unavailable\n",
+        );
+    }
+    ok_text()
+}
+
 /// Registers a stream client of `channels` (none: all), logs it as
 /// SSE-Server does and records its role; a 503 when the hub is full.
-fn open(ch: &Arc<Channels>, conn: &Conn, channels: Vec<String>, http10: bool) -> Opening {
+fn open(ch: &Arc<Channels>, req: &dyn RequestInfo, conn: &Conn, channels: Vec<String>) -> Opening {
+    let http10 = req.http10();
     let Ok(sub) = ch.hub.register() else {
         conn.close_after_reply();
         return Opening::Refused(
@@ -138,11 +162,19 @@ fn open(ch: &Arc<Channels>, conn: &Conn, channels: Vec<String>, http10: bool) ->
                 .answer(|| plain(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable\n")),
         );
     };
+    // A client resuming through Redis is held before it joins anything.
+    let resume = last_event_id(req).filter(|_| ch.bus.numbers_events());
+    if resume.is_some() {
+        ch.bus.hold(sub.id());
+    }
     if channels.is_empty() {
         ch.hub.join(sub.id(), ALL);
     }
     for c in &channels {
         ch.hub.join(sub.id(), c);
+    }
+    if let Some(last_id) = &resume {
+        ch.bus.resume(sub.id(), last_id);
     }
     let id = conn.id;
     ch.log.line(match channels.as_slice() {
@@ -160,6 +192,12 @@ fn open(ch: &Arc<Channels>, conn: &Conn, channels: Vec<String>, http10: bool) ->
         http10,
         on_end: Some(Box::new(move || ending.table.set_role(id, Role::Waiting))),
     })
+}
+
+/// The `Last-Event-ID` a reconnecting browser sends, if it is text.
+fn last_event_id(req: &dyn RequestInfo) -> Option<String> {
+    let value = req.header("last-event-id")?;
+    std::str::from_utf8(value).ok().map(str::to_string)
 }
 
 /// SSE-Server's stream headers, in its order, plus `X-Accel-Buffering`.

@@ -31,6 +31,7 @@ const HELP: &str = "\
 usage: ssehub jwt [-bind ADDR] [-bindctl ADDR] (-secret KEY | -secret-file FILE | -generate-secret)
                  [-heartbeat SECS] [-max-clients N] [-max-header-size N] [-tls-cert FILE -tls-key FILE]
                  [-token-param NAME] [-token-cookie NAME] [-cors-origins LIST] [-refuse 503|retry]
+                 [-redis URL] [-history N]
 
 The JWT hub (drop-in for chabberwock/sse).
   -bind ADDR         client listener, /events/ (default :8000, every interface)
@@ -50,7 +51,11 @@ The JWT hub (drop-in for chabberwock/sse).
   -cors-origins LIST origins allowed to stream from a page, comma-separated
                      (credentials allowed for them; * = any, no credentials)
   -refuse 503|retry  past the client limit or while stopping: 503 (default), or
-                     200 with a retry: hint, so that browsers come back";
+                     200 with a retry: hint, so that browsers come back
+  -redis URL         share sessions with every node on this Redis (redis://host:port/db):
+                     an /emit/ on any node reaches the user's streams on all of them
+  -history N         number events (id: lines) and keep the last N per user and
+                     channel for Last-Event-ID (in Redis with -redis, for every node)";
 
 const FLAGS: &[Flag] = &[
     Flag {
@@ -110,6 +115,14 @@ const FLAGS: &[Flag] = &[
         boolean: false,
     },
     Flag {
+        name: "redis",
+        boolean: false,
+    },
+    Flag {
+        name: "history",
+        boolean: false,
+    },
+    Flag {
         name: "h",
         boolean: true,
     },
@@ -128,6 +141,8 @@ struct Config {
     /// `None`: the default, which follows the open-file limit.
     max_clients: Option<usize>,
     limits: Limits,
+    redis: Option<String>,
+    history: usize,
     /// PEM certificate chain and key for TLS on the client listener.
     tls: Option<(String, String)>,
     access: access::Access,
@@ -137,6 +152,8 @@ struct Config {
 /// Shared state of one jwt hub.
 struct Jwt {
     hub: Hub,
+    /// Where emits go: this hub, or every node's through Redis.
+    bus: Arc<dyn crate::bus::Bus>,
     secret: Vec<u8>,
     /// Go `log`-style lines on stderr.
     log: Arc<Logger>,
@@ -174,6 +191,8 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
         heartbeat: Some(Duration::from_secs(15)),
         max_clients: None,
         limits: Limits::default(),
+        redis: None,
+        history: 0,
         tls: None,
         access: access::Access::default(),
         refuse: Refuse::default(),
@@ -204,6 +223,11 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
             "cors-origins" => config.access.origins = access::parse_origins(&value)?,
             "refuse" => config.refuse = Refuse::parse(&value).map_err(|e| format!("-{e}"))?,
             "tls-key" => key = Some(value),
+            "redis" => config.redis = Some(value),
+            "history" => {
+                config.history =
+                    super::scale::parse_history(Some(&value), "-history").map_err(|f| f.msg)?;
+            }
             "max-header-size" => {
                 config.limits.max_head =
                     head::parse_max_head(&value).map_err(|e| format!("-{e}"))?;
@@ -263,15 +287,24 @@ async fn serve(config: Config) -> Result<i32, Fail> {
     let clients = app::bind(&config.bind, "").await?;
     let control = app::bind(&config.bindctl, "127.0.0.1").await?;
     let budget = Budget::new(config.max_clients);
+    let hub = Hub::new(HubConfig {
+        heartbeat: config.heartbeat,
+        max_clients: budget.max_clients,
+        // Through Redis, history is in its streams.
+        history: if config.redis.is_some() {
+            0
+        } else {
+            config.history
+        },
+        ..HubConfig::default()
+    });
+    let bus = super::scale::bus_for(&hub, config.redis.as_deref(), config.history)?;
     let jwt = Arc::new(Jwt {
-        hub: Hub::new(HubConfig {
-            heartbeat: config.heartbeat,
-            max_clients: budget.max_clients,
-            ..HubConfig::default()
-        }),
+        hub,
+        bus: bus.clone(),
         secret: config.secret,
         log,
-        ops: Ops::new("jwt", app.shutdown.clone()),
+        ops: Ops::new("jwt", app.shutdown.clone()).with_bus(bus),
         access: config.access,
         refuse: config.refuse,
     });
@@ -289,6 +322,7 @@ async fn serve(config: Config) -> Result<i32, Fail> {
     );
     app.serve_ops(control, Arc::new(routes::Control(jwt.clone())));
     let code = app.run(&jwt.hub).await;
+    jwt.bus.shutdown();
     jwt.log.flush();
     Ok(code)
 }

@@ -3,6 +3,7 @@
 
 use super::token::{self, Session};
 use super::Jwt;
+use crate::bus::{Body, Message};
 use crate::daemon::metrics::{forbidden_host, loopback_host};
 use crate::daemon::net::form::{BodyError, Form};
 use crate::daemon::net::head::RequestInfo;
@@ -92,9 +93,20 @@ fn open(jwt: &Arc<Jwt>, req: &dyn RequestInfo) -> Opening {
                 .answer(|| go_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")),
         );
     };
+    // A session resuming through Redis is held before it joins anything.
+    let resume = req
+        .header("last-event-id")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .filter(|_| jwt.bus.numbers_events());
+    if resume.is_some() {
+        jwt.bus.hold(sub.id());
+    }
     jwt.hub.join(sub.id(), &channel_key(&session.channel));
     jwt.hub
         .join(sub.id(), &user_key(&session.channel, &session.user_id));
+    if let Some(last_id) = resume {
+        jwt.bus.resume(sub.id(), last_id);
+    }
     jwt.log.line("Added new client");
     let (ending, path) = (jwt.clone(), req.path().to_string());
     let http10 = req.http10();
@@ -150,16 +162,21 @@ async fn control(jwt: Arc<Jwt>, req: Request<Incoming>, conn: Conn) -> Response<
     if path == "/token" || path == "/emit" {
         return redirect(&req, &format!("{path}/"));
     }
-    let act = if path.starts_with("/token/") {
-        issue
+    let is_emit = if path.starts_with("/token/") {
+        false
     } else if path.starts_with("/emit/") {
-        emit
+        true
     } else {
         return not_found();
     };
-    match Form::read(req, FORM_LIMIT).await {
-        Ok(form) => act(&jwt, &form),
-        Err(e) => go_error(e.status(), body_error_text(e)),
+    let form = match Form::read(req, FORM_LIMIT).await {
+        Ok(form) => form,
+        Err(e) => return go_error(e.status(), body_error_text(e)),
+    };
+    if is_emit {
+        emit(&jwt, &form).await
+    } else {
+        issue(&jwt, &form)
     }
 }
 
@@ -213,8 +230,9 @@ fn issue(jwt: &Jwt, form: &Form) -> Response<ReplyBody> {
     text_ok(token)
 }
 
-/// `/emit/`: the payload, plus a newline, to the addressed sessions.
-fn emit(jwt: &Jwt, form: &Form) -> Response<ReplyBody> {
+/// `/emit/`: the payload, plus a newline, to the addressed sessions (of
+/// every node, through Redis: then `OK` once Redis took it, else 503).
+async fn emit(jwt: &Jwt, form: &Form) -> Response<ReplyBody> {
     let (user, channel) = (form.value("userId"), form.value("channel"));
     let mut frame = form.value("payload").as_bytes().to_vec();
     frame.push(b'\n');
@@ -223,7 +241,15 @@ fn emit(jwt: &Jwt, form: &Form) -> Response<ReplyBody> {
     } else {
         user_key(channel, user)
     };
-    jwt.hub.publish_frame(&[&key], Bytes::from(frame), None);
+    let message = Message {
+        channels: Some(vec![key]),
+        body: Body::Raw(Bytes::from(frame)),
+    };
+    if let Err(e) = jwt.bus.publish(message).await {
+        jwt.log
+            .line(format_args!("Message to {user} not sent: {e}"));
+        return go_error(StatusCode::SERVICE_UNAVAILABLE, &format!("Not sent: {e}"));
+    }
     jwt.log.line(format_args!("Sent message to {user}"));
     text_ok("OK".into())
 }
