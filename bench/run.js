@@ -8,7 +8,7 @@
 //                     [--burst=1000] [--paced-seconds=10] [--rate=10]
 //                     [--size=100] [--idle-clients=19000] [--no-idle]
 //                     [--burst-timeout=60] [--loadgen-threads=1] [--repeat=1]
-//                     [--out=DIR]
+//                     [--scale-clients=2000] [--no-scale] [--out=DIR]
 //   node bench/run.js --render=bench/results.json   (rewrite the report only)
 
 const { execFileSync } = require('node:child_process')
@@ -17,6 +17,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { JsonChild, sample, adopt, killOwned } = require('./lib/proc')
 const { writeReport } = require('./lib/report')
+const { runScaleOut } = require('./lib/scale')
 
 const BENCH = __dirname
 const LOADGEN_DIR = path.join(BENCH, 'loadgen')
@@ -47,9 +48,11 @@ const DEFAULTS = {
   out: BENCH,
   suiteTimeout: 40 * 60,
   repeat: 1,
+  scaleClients: 2000,
+  scale: true,
 }
 
-const QUICK = { clients: [1000], burst: 200, pacedSeconds: 5, idleClients: 2000, burstTimeout: 20 }
+const QUICK = { clients: [1000], burst: 200, pacedSeconds: 5, idleClients: 2000, burstTimeout: 20, scaleClients: 500 }
 
 function parseArgs(argv) {
   const options = { ...DEFAULTS }
@@ -61,8 +64,9 @@ function parseArgs(argv) {
   }
   if (given.quick) Object.assign(options, QUICK)
   if (given.noIdle) options.idle = false
+  if (given.noScale) options.scale = false
   for (const [key, value] of Object.entries(given)) {
-    if (key === 'quick' || key === 'noIdle') continue
+    if (key === 'quick' || key === 'noIdle' || key === 'noScale') continue
     if (!(key in DEFAULTS)) throw new Error(`unknown option --${key}`)
     options[key] = convert(key, value)
   }
@@ -343,6 +347,9 @@ async function runSuite(options) {
     log(`daemon, ${options.idleClients} idle connections ...`)
     results.idle = await runIdle(options, skipped)
     log(`  ${JSON.stringify(results.idle.connect || results.idle)}`)
+  }
+  if (options.scale) {
+    results.scale = await runScaleOut({ options, log, startServer, connectClients, burstPhase, pacedPhase })
   }
   return results
 }

@@ -142,6 +142,29 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_decode_without_panicking(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn any_event_round_trips(
+            channels in proptest::collection::vec(".{0,8}", 0..4),
+            data in proptest::option::of(".{0,40}"),
+            event in proptest::option::of("[a-z]{0,8}"),
+            retry in proptest::option::of(0u64..100_000),
+        ) {
+            let message = Message {
+                channels: (!channels.is_empty()).then_some(channels),
+                body: Body::Event { event, data, id: None, retry },
+            };
+            let mut bytes = b"7\n".to_vec();
+            bytes.extend_from_slice(&encode(&message, true));
+            proptest::prop_assert_eq!(decode(&bytes).map(|n| n.message), Some(message));
+        }
+    }
+
     #[test]
     fn malformed_messages_are_refused_not_misread() {
         for bad in [
