@@ -56,9 +56,13 @@ function assertOrdered(list, what) {
   }
 }
 
+/** How often a node checks its subscriber connection (src/bus/redis.rs). */
+const PING_EVERY_MS = 5000
+
 describe('three nodes on one Redis: two channels daemons and an addon', () => {
-  let redis, a, b, node
+  let redis, a, b, node, started
   before(async () => {
+    started = Date.now()
     redis = await startRedis()
     a = await channelsNode(redis, ['--history', '100'])
     b = await channelsNode(redis, ['--history', '100'])
@@ -188,6 +192,17 @@ describe('three nodes on one Redis: two channels daemons and an addon', () => {
     assert.equal(few.scripts, 1)
     assert.equal(more.scripts, 1)
     assert.equal(more.all, few.all, `commands per event: ${few.all} with few clients, ${more.all} with 60 more`)
+  })
+
+  test('no node drops its connection while Redis is up (its keep-alive PING included)', async () => {
+    const wait = started + PING_EVERY_MS + 1500 - Date.now()
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+    assert.equal(node.sse.stats().bus.reconnects, 0, JSON.stringify(node.sse.stats().bus))
+    for (const d of [a, b]) {
+      const s = await status(d.metrics)
+      assert.equal(s.bus.reconnects_total, 0, JSON.stringify(s.bus))
+      assert.equal(s.bus.connected, true)
+    }
   })
 })
 

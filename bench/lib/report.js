@@ -129,12 +129,14 @@ function scaleBars(scale) {
   const ok = (r) => hasFigures(r) && r.delivered > 0
   const p50 = (key) => (ok(paced[key]) ? paced[key].latencyUs.p50 : null)
   const cpu = (key) => (ok(burst[key]) ? burst[key].cpuUsPerDelivery : null)
-  const added = p50('redis3') !== null && p50('local') !== null ? p50('redis3') - p50('local') : null
+  // The hop alone: one node on Redis against the same node without it
+  // (three nodes add two load clients and two processes on the same cores).
+  const added = p50('redis1') !== null && p50('local') !== null ? p50('redis1') - p50('local') : null
   const cpuRatio = cpu('redis3') !== null && cpu('local') ? cpu('redis3') / cpu('local') : null
   const perEvent = (key) => (ok(burst[key]) ? burst[key].redisCommandsPerEvent : null)
   const same = perEvent('redis1') !== null && perEvent('redis3') !== null ? perEvent('redis3') - perEvent('redis1') : null
   return [
-    ['scale-out: p50 added by the Redis hop (3 nodes vs one node alone, paced)', added, (v) => `${ms(v)} ms (${ms(p50('redis3'))} vs ${ms(p50('local'))})`, '≤ 1 ms', (v) => v <= 1000],
+    ['scale-out: p50 added by the Redis hop (one node on Redis vs alone, paced)', added, (v) => `${fixed(v / 1000, 2)} ms (${ms(p50('redis1'))} vs ${ms(p50('local'))}; 3 nodes: ${ms(p50('redis3'))})`, '≤ 1 ms', (v) => v <= 1000],
     ['scale-out: CPU per delivery, 3 nodes on Redis / one node alone (burst)', cpuRatio, (v) => `${fixed(v, 2)} (${fixed(cpu('redis3'), 3)} / ${fixed(cpu('local'), 3)} µs)`, '≤ 1.15', (v) => v <= 1.15],
     ['scale-out: Redis commands per event, 3 nodes minus 1 node', same, (v) => `${fixed(v, 2)} (${fixed(perEvent('redis3'), 2)} vs ${fixed(perEvent('redis1'), 2)})`, '0 (constant)', (v) => Math.abs(v) < 0.05],
   ]
@@ -143,28 +145,27 @@ function scaleBars(scale) {
 function scaleSection(scale, options) {
   if (!scale) return ''
   const lines = ['## Scale-out through Redis', '']
-  if (scale.skip) return [...lines, `Not measured: ${scale.skip}.`].join('
-')
+  if (scale.skip) return [...lines, `Not measured: ${scale.skip}.`].join('\n')
   lines.push(
     `Nodes are ssehub addon processes on one Redis (a redis-server the run starts, no persistence), ${int(scale.clients)} clients each, ` +
       `one load client per node; every event is published on the first node. Burst: ${int(options.burst)} events; paced: ${options.rate} events/s for ${options.pacedSeconds} s. ` +
-      'CPU is summed over the nodes (Redis's own is shown apart); latency is the worst node's.',
+      "CPU is summed over the nodes (Redis's own is not in it); latency is the worst node's. Redis commands are INFO's total_commands_processed.",
     '',
-    '| set-up | clients | burst deliveries/s | burst CPU µs/delivery | paced p50 ms | paced p99 ms | Redis commands/event | scripts/event | Redis CPU µs/event |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|'
+    '| set-up | clients | burst deliveries/s | burst CPU µs/delivery | paced p50 ms | paced p99 ms | Redis commands/event | scripts/event |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|'
   )
   const { SETUPS } = require('./scale')
   for (const setup of SETUPS) {
     const b = scale.burst[setup.key] || {}
     const p = scale.paced[setup.key] || {}
     if (!hasFigures(b)) {
-      lines.push(`| ${setup.label} | ${b.skip || b.error || 'n/a'} |||||||| `)
+      lines.push(`| ${setup.label} | ${b.skip || b.error || 'n/a'} ||||||| `)
       continue
     }
     const lat = hasFigures(p) ? p.latencyUs : {}
     lines.push(
       `| ${setup.label} | ${int(b.clients)} | ${int(b.deliveriesPerSec)}${b.timedOut ? ' (timed out)' : ''} | ${fixed(b.cpuUsPerDelivery, 3)} | ${ms(lat.p50)} | ${ms(lat.p99)} | ` +
-        `${b.redisCommandsPerEvent === null ? '—' : fixed(b.redisCommandsPerEvent, 2)} | ${b.scriptsPerEvent === null ? '—' : fixed(b.scriptsPerEvent, 2)} | ${b.redisCommandsPerEvent === null ? '—' : fixed(b.redisCpuUsPerEvent, 1)} |`
+        `${b.redisCommandsPerEvent === null ? '—' : fixed(b.redisCommandsPerEvent, 2)} | ${b.scriptsPerEvent === null ? '—' : fixed(b.scriptsPerEvent, 2)} |`
     )
   }
   return lines.join('\n')

@@ -40,7 +40,7 @@ async function runSetup(setup, clients, phase, redis, bench) {
       node.loadgen.send(`arm ${phase.name} ${phase.expectedPerConn} ${phase.timeoutS}`)
       await node.loadgen.next((m) => m.armed === phase.name, 10_000)
     }
-    const pids = [...nodes.map((n) => n.pid), redis.child.pid]
+    const pids = nodes.map((n) => n.pid)
     const cpu0 = pids.map(sample)
     const counts0 = await redisCounts(redis)
     nodes[0].child.send(phase.command)
@@ -62,8 +62,7 @@ async function runSetup(setup, clients, phase, redis, bench) {
       timedOut: reports.some((r) => r.timed_out),
       deliveriesPerSec: spanMs > 0 ? delivered / (spanMs / 1000) : null,
       latencyUs: { p50: worst('p50'), p99: worst('p99') },
-      cpuUsPerDelivery: delivered > 0 ? (cpu.slice(0, -1).reduce((a, b) => a + b, 0) * 1e6) / delivered : null,
-      redisCpuUsPerEvent: sent > 0 ? (cpu.at(-1) * 1e6) / sent : null,
+      cpuUsPerDelivery: delivered > 0 ? (cpu.reduce((a, b) => a + b, 0) * 1e6) / delivered : null,
       // Less the INFO that read the second count.
       redisCommandsPerEvent: setup.server === 'ssehub-redis' && sent > 0 ? (counts1.commands - counts0.commands - 1) / sent : null,
       scriptsPerEvent: setup.server === 'ssehub-redis' && sent > 0 ? (counts1.scripts - counts0.scripts) / sent : null,

@@ -52,10 +52,16 @@ function main() {
     process.stdout.write(JSON.stringify({ error: `cannot start ${bin}: ${err.message}` }) + '\n')
     process.exit(1)
   })
-  server.once('exit', (code, signal) => process.exit(signal ? 1 : code))
-  // Never outlive the wrapper: the runner stops it with SIGTERM.
+  server.once('exit', (code, signal) => process.exit(signal ? 0 : code))
+  // The server never outlives the wrapper (the runner stops the wrapper
+  // with SIGTERM); it is reaped here, not left to whoever adopts orphans.
   process.on('exit', () => server.kill('SIGKILL'))
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => process.exit(0))
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => {
+      server.kill('SIGKILL')
+      setTimeout(() => process.exit(0), 1000).unref()
+    })
+  }
 }
 
 if (require.main === module) main()

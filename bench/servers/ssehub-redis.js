@@ -12,8 +12,17 @@ runHttpServer((server) => {
   if (!url) throw new SkipError('SSEHUB_BENCH_REDIS is not set')
   const SSE = loadSsehub()
   const sse = new SSE(server, { path: '/sse', redis: url })
+  // As an app that publishes a stream of events would: without waiting
+  // for each one's round trip (Redis takes them in order, pipelined); a
+  // refused one is an error of the run.
+  const failed = (err) => {
+    console.error(`[ssehub-redis] publish refused: ${err.message}`)
+    process.exitCode = 1
+  }
   return {
-    broadcast: (data) => sse.broadcast(data),
+    broadcast: (data) => {
+      sse.broadcast(data).catch(failed)
+    },
     clients: () => sse.clients,
     stop: () => sse.close(),
   }

@@ -549,7 +549,8 @@ impl Follower {
                     }
                 }
                 _ = ping.tick() => {
-                    let pong = tokio::time::timeout(EXCHANGE_TIMEOUT, sink.ping::<String>()).await;
+                    // Subscribed, Redis answers ["pong", ""], not +PONG.
+                    let pong = tokio::time::timeout(EXCHANGE_TIMEOUT, sink.ping::<Value>()).await;
                     if !matches!(pong, Ok(Ok(_))) {
                         return Ended::Lost("no answer to PING".into());
                     }

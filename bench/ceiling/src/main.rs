@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
 /// The most slices one `writev` takes (Linux `IOV_MAX`).
@@ -127,16 +128,12 @@ struct Client {
 }
 
 impl Client {
-    fn push(&self, frame: Bytes) {
-        let was_empty = {
-            let mut queue = lock(&self.queue);
-            queue.push(frame);
-            queue.len() == 1
-        };
-        // A non-empty queue was already signalled, and not yet taken.
-        if was_empty {
-            self.wake.notify_one();
-        }
+    /// Queues a frame; true if the queue was empty, so the writer needs
+    /// waking (a non-empty queue was signalled already, and not yet taken).
+    fn push(&self, frame: Bytes) -> bool {
+        let mut queue = lock(&self.queue);
+        queue.push(frame);
+        queue.len() == 1
     }
 
     /// Swaps everything queued into `batch` (which must be empty).
@@ -166,10 +163,38 @@ impl Clients {
         lock(&self.by_id).len()
     }
 
-    /// Queues one encoded frame on every client: a refcount each.
-    fn broadcast(&self, frame: &Bytes) {
-        for client in lock(&self.by_id).values() {
-            client.push(frame.clone());
+    /// Queues one encoded frame on every client (a refcount each);
+    /// returns the clients whose writers need waking.
+    fn broadcast(&self, frame: &Bytes) -> Vec<Arc<Client>> {
+        let by_id = lock(&self.by_id);
+        let mut woken = Vec::with_capacity(by_id.len());
+        for client in by_id.values() {
+            if client.push(frame.clone()) {
+                woken.push(client.clone());
+            }
+        }
+        woken
+    }
+}
+
+/// Sends from the control thread. Waking a tokio task from a thread
+/// outside the runtime costs a queue lock and often a futex call, once per
+/// client and event; so the wake-ups of one broadcast are handed to one
+/// task on the runtime, as the ssehub hub does (`defer_wakes`).
+struct Sender {
+    clients: Arc<Clients>,
+    runtime: Handle,
+}
+
+impl Sender {
+    fn send(&self, frame: &Bytes) {
+        let woken = self.clients.broadcast(frame);
+        if !woken.is_empty() {
+            self.runtime.spawn(async move {
+                for client in woken {
+                    client.wake.notify_one();
+                }
+            });
         }
     }
 }
@@ -202,7 +227,8 @@ async fn serve(mut stream: TcpStream, clients: Arc<Clients>) {
         Err(_) => return,
     }
     let client = Arc::new(Client::default());
-    // Queued before the client is visible, so it goes out first.
+    // Queued before the client is visible, so it goes out first (the
+    // writer takes its queue before it first waits).
     client.push(Bytes::from(response_head(SystemTime::now())));
     let id = clients.add(client.clone());
     let _ = pump(&mut stream, &client).await;
@@ -318,10 +344,10 @@ fn reply(line: &str) {
 const NO_LOOP: &str = "\"elu\":null,\"loopDelayP99Ms\":null,\"loopDelayMaxMs\":null";
 
 /// `count` broadcasts back to back, each stamped when it is encoded.
-fn burst(clients: &Clients, count: u64, size: usize) -> String {
+fn burst(sender: &Sender, count: u64, size: usize) -> String {
     let started = Instant::now();
     for seq in 0..count {
-        clients.broadcast(&frame(&payload(now_us(), seq, size)));
+        sender.send(&frame(&payload(now_us(), seq, size)));
     }
     let send_ms = started.elapsed().as_secs_f64() * 1e3;
     format!("{{\"done\":\"burst\",\"sent\":{count},\"sendMs\":{send_ms:.3},{NO_LOOP}}}")
@@ -329,7 +355,7 @@ fn burst(clients: &Clients, count: u64, size: usize) -> String {
 
 /// `rate` events a second for `seconds`, as common.js paced(): each
 /// carries its scheduled time, and a late send is never skipped.
-fn paced(clients: &Clients, rate: f64, seconds: f64, size: usize) -> String {
+fn paced(sender: &Sender, rate: f64, seconds: f64, size: usize) -> String {
     let total = (rate * seconds).round() as u64;
     let interval_us = 1e6 / rate;
     let start = Instant::now() + Duration::from_millis(50);
@@ -340,7 +366,7 @@ fn paced(clients: &Clients, rate: f64, seconds: f64, size: usize) -> String {
         let due = start + Duration::from_micros(offset_us);
         wait_until(due);
         worst_late = worst_late.max(Instant::now().saturating_duration_since(due));
-        clients.broadcast(&frame(&payload(start_us + offset_us, seq, size)));
+        sender.send(&frame(&payload(start_us + offset_us, seq, size)));
     }
     let late_ms = worst_late.as_secs_f64() * 1e3;
     format!("{{\"done\":\"paced\",\"sent\":{total},\"worstSendLateMs\":{late_ms:.3},{NO_LOOP}}}")
@@ -364,19 +390,19 @@ fn wait_until(due: Instant) {
 }
 
 /// One command line: the reply, or None for `quit`.
-fn handle(line: &str, clients: &Clients) -> Option<String> {
+fn handle(line: &str, sender: &Sender) -> Option<String> {
     let run = || -> Result<String, String> {
         let size = || number(line, "size").map(|n| n as usize);
         match field(line, "cmd") {
-            Some("burst") => Ok(burst(clients, number(line, "count")? as u64, size()?)),
+            Some("burst") => Ok(burst(sender, number(line, "count")? as u64, size()?)),
             Some("paced") => {
                 let rate = number(line, "rate")?;
                 if rate <= 0.0 {
                     return Err("rate must be positive".into());
                 }
-                Ok(paced(clients, rate, number(line, "seconds")?, size()?))
+                Ok(paced(sender, rate, number(line, "seconds")?, size()?))
             }
-            Some("clients") => Ok(format!("{{\"clients\":{}}}", clients.count())),
+            Some("clients") => Ok(format!("{{\"clients\":{}}}", sender.clients.count())),
             Some(other) => Err(format!("unknown command {other}")),
             None => Err(format!("not a command: {line}")),
         }
@@ -388,13 +414,13 @@ fn handle(line: &str, clients: &Clients) -> Option<String> {
 }
 
 /// Commands run one at a time, in order, on this (the main) thread.
-fn serve_commands(clients: &Clients) {
+fn serve_commands(sender: &Sender) {
     for line in io::stdin().lock().lines() {
         let Ok(line) = line else { return };
         if line.trim().is_empty() {
             continue;
         }
-        match handle(&line, clients) {
+        match handle(&line, sender) {
             Some(answer) => reply(&answer),
             None => return,
         }
@@ -457,7 +483,10 @@ fn main() -> ExitCode {
         std::process::id(),
         std::os::unix::process::parent_id(),
     ));
-    serve_commands(&clients);
+    serve_commands(&Sender {
+        clients,
+        runtime: runtime.handle().clone(),
+    });
     // Quit or EOF: exit without winding the connection tasks down.
     std::process::exit(0)
 }
@@ -505,15 +534,20 @@ mod tests {
         assert_eq!(number(line, "size"), Ok(100.0));
         assert!(number(line, "count").is_err());
         assert_eq!(field(r#"{ "cmd" : "quit" }"#, "cmd"), Some("quit"));
-        let clients = Clients::default();
-        assert_eq!(handle(r#"{"cmd":"quit"}"#, &clients), None);
-        assert_eq!(
-            handle(r#"{"cmd":"clients"}"#, &clients).unwrap(),
-            r#"{"clients":0}"#
-        );
-        assert!(handle(r#"{"cmd":"nope"}"#, &clients)
-            .unwrap()
-            .starts_with("{\"error\""));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let sender = Sender {
+            clients: Arc::default(),
+            runtime: runtime.handle().clone(),
+        };
+        assert_eq!(handle(r#"{"cmd":"quit"}"#, &sender), None);
+        let answer = |line| handle(line, &sender).unwrap();
+        assert_eq!(answer(r#"{"cmd":"clients"}"#), r#"{"clients":0}"#);
+        let sent = answer(r#"{"cmd":"burst","count":3,"size":10}"#);
+        assert!(sent.starts_with(r#"{"done":"burst","sent":3,"sendMs":"#));
+        assert!(answer(r#"{"cmd":"paced","rate":0,"seconds":1,"size":9}"#).contains("error"));
+        assert!(answer(r#"{"cmd":"nope"}"#).starts_with(r#"{"error":"#));
     }
 
     #[test]
@@ -523,9 +557,9 @@ mod tests {
         clients.add(a.clone());
         let id = clients.add(b.clone());
         let frame = frame("x");
-        clients.broadcast(&frame);
+        assert_eq!(clients.broadcast(&frame).len(), 2); // both to wake
         clients.remove(id);
-        clients.broadcast(&frame);
+        assert!(clients.broadcast(&frame).is_empty()); // woken already
         let mut batch = Vec::new();
         a.take(&mut batch);
         assert_eq!(batch.len(), 2);
