@@ -321,6 +321,29 @@ describe('faults: Redis killed and restarted', () => {
     onNode.destroy()
   })
 
+  test('a node that dies affects no other node', async () => {
+    const doomed = await channelsNode(redis, ['--history', '100'])
+    const onDoomed = daemonStream(doomed.port, '/news')
+    const onA = daemonStream(a.port, '/news')
+    const onNode = addonStream(node.port, '/sse')
+    await onDoomed.waitFor(/\r\n\r\n/)
+    for (let i = 0; (await status(doomed.metrics)).bus.subscriptions < 1; i++) {
+      if (i > 200) assert.fail('the doomed node did not subscribe')
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    await controlPublish(doomed.control, ['news = from-the-doomed'])
+    await onA.waitFor(/data: from-the-doomed/)
+    doomed.child.kill('SIGKILL')
+    await doomed.done
+    await node.sse.publish('news', 'after-the-death')
+    await onA.waitFor(/data: after-the-death/)
+    await onNode.bodyIncludes('data: after-the-death')
+    assert.deepEqual(datas(onNode.events()), ['from-the-doomed', 'after-the-death'])
+    assert.equal(node.sse.stats().bus.reconnects, 1, 'only the Redis restart of the test before')
+    onA.close()
+    onNode.destroy()
+  })
+
   test('restarted empty: ssehub-gap, then live events again', async () => {
     const onA = daemonStream(a.port, '/news')
     const onNode = addonStream(node.port, '/sse')
