@@ -52,6 +52,8 @@ const FLUSH_AT_EXIT: Duration = Duration::from_secs(2);
 /// What the writer thread is sent.
 enum Msg {
     Line(String),
+    /// Many whole lines at once (newlines included), counted as `.1`.
+    Block(String, usize),
     /// Flush everything, then answer.
     Flush(SyncSender<()>),
 }
@@ -150,6 +152,48 @@ impl Logger {
         }
     }
 
+    /// Queues many lines sharing one text: for each item of `tails`, the
+    /// stamp, `head`, then the item, as one message to the writer (a
+    /// publish to 10,000 clients logs 10,000 lines: one allocation and
+    /// one hand-off, not ten thousand). `head` is escaped once; the tails
+    /// are the caller's own text (numbers, addresses) and written as they
+    /// are, after a check that they hold no control character.
+    pub fn lines<T: Display>(&self, head: &str, tails: impl ExactSizeIterator<Item = T>) {
+        let Some(queue) = &self.queue else { return };
+        let count = tails.len();
+        if count == 0 {
+            return;
+        }
+        if self.queued.load(Ordering::Relaxed) >= QUEUE_LINES {
+            self.dropped.fetch_add(count as u64, Ordering::Relaxed);
+            return;
+        }
+        let mut prefix = match self.stamp {
+            Stamp::Bare => String::new(),
+            stamp => stamped(stamp),
+        };
+        prefix.push_str(&escaped(head));
+        let mut block = String::with_capacity((prefix.len() + 24) * count);
+        let mut tail = String::new();
+        for item in tails {
+            use std::fmt::Write as _;
+            tail.clear();
+            let _ = write!(tail, "{item}");
+            block.push_str(&prefix);
+            if tail.chars().any(|c| c.is_control() && c != '\t') {
+                block.push_str(&escaped(&tail));
+            } else {
+                block.push_str(&tail);
+            }
+            block.push('\n');
+        }
+        self.queued.fetch_add(count, Ordering::Relaxed);
+        if let Err(TrySendError::Full(_)) = queue.try_send(Msg::Block(block, count)) {
+            self.queued.fetch_sub(count, Ordering::Relaxed);
+            self.dropped.fetch_add(count as u64, Ordering::Relaxed);
+        }
+    }
+
     /// Writes out every queued line; waits at most [`FLUSH_AT_EXIT`] for a
     /// sink that does not take them.
     pub fn flush(&self) {
@@ -195,6 +239,11 @@ fn write_lines(
             Ok(Msg::Line(text)) => {
                 queued.fetch_sub(1, Ordering::Relaxed);
                 out.line(&text);
+                false
+            }
+            Ok(Msg::Block(text, count)) => {
+                queued.fetch_sub(count, Ordering::Relaxed);
+                out.block(&text);
                 false
             }
             Ok(Msg::Flush(done)) => {
@@ -250,6 +299,12 @@ impl Output {
             .write_all(text.as_bytes())
             .and_then(|()| self.buf.write_all(b"\n"));
         if let Err(e) = written {
+            self.failed(&e);
+        }
+    }
+
+    fn block(&mut self, text: &str) {
+        if let Err(e) = self.buf.write_all(text.as_bytes()) {
             self.failed(&e);
         }
     }
@@ -389,6 +444,24 @@ mod tests {
         log.flush();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "one\nx\\r\\nForged: line\\x1b\n");
+        drop(log);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_block_of_lines_is_one_line_per_item_each_escaped() {
+        let path = temp("log-block");
+        let log = Logger::new(Sink::File(open_locked(&path).unwrap()), Stamp::Bare);
+        log.line("before");
+        log.lines("sent \"a\nb\" to ", ["1 (h)", "2 (x\ry)"].iter());
+        log.lines("nobody ", std::iter::empty::<&str>());
+        log.line("after");
+        log.flush();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "before\nsent \"a\\nb\" to 1 (h)\nsent \"a\\nb\" to 2 (x\\ry)\nafter\n"
+        );
         drop(log);
         std::fs::remove_file(&path).unwrap();
     }

@@ -488,23 +488,22 @@ impl Channels {
         }
     }
 
-    /// The recipients are taken from the table, then the lines are made
-    /// and queued without holding it.
+    /// One line per recipient, as SSE-Server logs them, made in one block
+    /// (see [`Logger::lines`]); the table is read under its lock, which
+    /// only the log and connection changes take.
     fn log_recipients(&self, channels: &[&str], event: &str, data: &str) {
-        let recipients = self.table.recipients(channels);
-        if recipients.is_empty() {
-            return self.log.line("No subscribed web clients");
-        }
-        if self.log_summary {
-            return self.log.line(format_args!(
-                "Sent event \"{event}\" with data \"{data}\" to {} web clients",
-                recipients.len()
-            ));
-        }
-        for (id, host) in recipients {
-            self.log.line(format_args!(
-                "Sent event \"{event}\" with data \"{data}\" to web client {id} ({host})"
-            ));
-        }
+        self.table.with_recipients(channels, |recipients| {
+            if recipients.is_empty() {
+                return self.log.line("No subscribed web clients");
+            }
+            if self.log_summary {
+                return self.log.line(format_args!(
+                    "Sent event \"{event}\" with data \"{data}\" to {} web clients",
+                    recipients.len()
+                ));
+            }
+            let head = format!("Sent event \"{event}\" with data \"{data}\" to web client ");
+            self.log.lines(&head, recipients.iter());
+        });
     }
 }

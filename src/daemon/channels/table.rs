@@ -17,6 +17,18 @@ pub(super) enum Role {
     Controller(&'static str),
 }
 
+/// A client a publish reaches, as the log names it: `7 (127.0.0.1)`.
+pub(super) struct Recipient<'a> {
+    id: u64,
+    host: &'a str,
+}
+
+impl std::fmt::Display for Recipient<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.id, self.host)
+    }
+}
+
 /// One row of the table.
 struct Entry {
     host: String,
@@ -48,19 +60,28 @@ impl Table {
         }
     }
 
-    /// The clients a publish to `channels` reaches: number and host.
-    pub(super) fn recipients(&self, channels: &[&str]) -> Vec<(u64, String)> {
-        self.lock()
+    /// Calls `each` with the clients a publish to `channels` reaches (as
+    /// `N (host)`, the way the log names them), under the table's lock.
+    pub(super) fn with_recipients<R>(
+        &self,
+        channels: &[&str],
+        each: impl FnOnce(&[Recipient<'_>]) -> R,
+    ) -> R {
+        let rows = self.lock();
+        let found: Vec<Recipient<'_>> = rows
             .iter()
-            .filter_map(|(id, e)| match &e.role {
-                Role::Client(chs)
-                    if chs.is_empty() || chs.iter().any(|c| channels.contains(&c.as_str())) =>
-                {
-                    Some((*id, e.host.clone()))
+            .filter(|(_, e)| match &e.role {
+                Role::Client(chs) => {
+                    chs.is_empty() || chs.iter().any(|c| channels.contains(&c.as_str()))
                 }
-                _ => None,
+                _ => false,
             })
-            .collect()
+            .map(|(id, e)| Recipient {
+                id: *id,
+                host: &e.host,
+            })
+            .collect();
+        each(&found)
     }
 
     /// Logs the `status` table, in SSE-Server's layout.
