@@ -91,3 +91,39 @@ for (const transport of ['auto', 'fallback']) {
     }
   })
 }
+
+for (const transport of ['auto', 'fallback']) {
+  test(`gathered sends keep their place among writes, broadcasts and the close (${transport})`, async () => {
+    const server = http.createServer((req, res) => res.end())
+    await new Promise((r) => server.listen(0, '127.0.0.1', r))
+    const sse = new SSE(server, { heartbeat: 0, transport })
+    const clients = []
+    sse.on('connection', (c) => clients.push(c))
+    const peers = Array.from({ length: 3 }, () => open(server.address().port, '/sse'))
+    try {
+      await until(() => clients.length === 3 && peers.every((p) => p.text.includes(':ok\n\n')))
+      // All in one tick: the repeated sends are gathered (lib/hub.js), and
+      // each call after them must still come after them on the wire.
+      for (const c of clients) c.send('same')
+      for (const c of clients) c.send('same')
+      clients[0].res.write(': raw\n\n')
+      sse.broadcast('everyone')
+      for (const c of clients) c.send('same')
+      assert.equal(clients[1].res.writableLength >= 0, true)
+      clients[2].close()
+      for (const c of clients) c.send('after')
+      const open_ = 'data: same\n\ndata: same\n\n'
+      const want = [
+        open_ + ': raw\n\ndata: everyone\n\ndata: same\n\ndata: after\n\n',
+        open_ + 'data: everyone\n\ndata: same\n\ndata: after\n\n',
+        open_ + 'data: everyone\n\ndata: same\n\n',
+      ]
+      await until(() => peers.every((p, i) => body(p.text).length >= want[i].length)).catch(() => {})
+      for (const [i, p] of peers.entries()) assert.equal(body(p.text), want[i], `client ${i}`)
+    } finally {
+      peers.forEach((p) => p.s.destroy())
+      await sse.close()
+      server.close()
+    }
+  })
+}

@@ -57,11 +57,17 @@ class Client extends EventEmitter {
    * Returns false (never throws) if the client has gone; throws a
    * TypeError for a field that cannot be framed.
    */
-  send(...args) {
+  send(first) {
     if (this.closed) return false
-    const fields = toFields(args)
-    if (fields === null) return true
-    const queued = this._sse._sendFields(this.id, fields)
+    let queued
+    // The commonest form, send(text), takes no argument array at all.
+    if (arguments.length === 1 && typeof first === 'string') {
+      queued = this._sse._sendData(this.id, first)
+    } else {
+      const fields = toFields(Array.prototype.slice.call(arguments, 0, 3))
+      if (fields === null) return true
+      queued = this._sse._sendFields(this.id, fields)
+    }
     this._sse._flushSoon()
     return queued
   }

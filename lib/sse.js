@@ -6,6 +6,7 @@
 const { EventEmitter } = require('node:events')
 const querystring = require('node:querystring')
 const { NativeHub } = require('../binding')
+const { Hub } = require('./hub')
 const Client = require('./client')
 const codes = require('./codes')
 const { toFields, framed } = require('./message')
@@ -245,7 +246,8 @@ class SSE extends EventEmitter {
     // Code written for `sse` sends the same event to every client in a
     // loop: when the fields equal the last send's (compared by value, so a
     // changed argument always gets a fresh frame), Rust sends the frame it
-    // already made, as a broadcast would; one number crosses napi.
+    // already made, as a broadcast would; the ids of one tick cross napi
+    // together (lib/hub.js).
     const last = this._lastFields
     if (last !== null && fields[0] === last[0] && fields[1] === last[1] && fields[2] === last[2] && fields[3] === last[3]) {
       return this._native.sendLast(id)
@@ -253,6 +255,15 @@ class SSE extends EventEmitter {
     const queued = framed(() => this._native.send(id, ...fields))
     this._lastFields = fields
     return queued
+  }
+
+  /** `client.send(text)`: `_sendFields` without making the fields first. */
+  _sendData(id, data) {
+    const last = this._lastFields
+    if (last !== null && last[1] === data && last[0] === undefined && last[2] === undefined && last[3] === undefined) {
+      return this._native.sendLast(id)
+    }
+    return this._sendFields(id, [undefined, data, undefined, undefined])
   }
 
   _flushSoon() {
@@ -353,7 +364,7 @@ class SSE extends EventEmitter {
 /** The hub, with the redis option's URL checked by Rust: a TypeError if bad. */
 function createHub(options, onEvent) {
   try {
-    return new NativeHub(options, onEvent)
+    return new Hub(new NativeHub(options, onEvent))
   } catch (err) {
     if (err && err.code === codes.INVALID_OPTION) throw Object.assign(new TypeError(err.message), { code: err.code })
     throw err

@@ -134,6 +134,13 @@ struct Inner {
     pending_wakes: Mutex<Vec<Waker>>,
 }
 
+/// What one fan-out did, for the shared counters.
+#[derive(Default)]
+struct Tally {
+    delivered: u64,
+    slow: u64,
+}
+
 /// Pending wakers past this many are handed off at once, so a long
 /// synchronous loop of single sends still gets written while it runs.
 const MAX_PENDING_WAKES: usize = 1024;
@@ -292,6 +299,30 @@ impl Hub {
         frame.is_empty() || self.send_to(id, frame)
     }
 
+    /// [`Hub::send_framed`] to many clients, in order, under one read of
+    /// the client table; returns how many were queued.
+    pub fn send_framed_to_many(&self, ids: &[ClientId], frame: Bytes) -> usize {
+        self.inner
+            .counters
+            .events_published
+            .fetch_add(ids.len() as u64, Relaxed);
+        if frame.is_empty() {
+            return ids.len();
+        }
+        let clients = read(&self.inner.clients);
+        let mut wakers = Vec::with_capacity(ids.len());
+        let mut tally = Tally::default();
+        let mut queued = 0;
+        for client in ids.iter().filter_map(|id| clients.get(id)) {
+            queued +=
+                usize::from(self.deliver_tallied(client, frame.clone(), &mut wakers, &mut tally));
+        }
+        drop(clients);
+        self.commit(tally);
+        self.wake_now(wakers);
+        queued
+    }
+
     /// Queues a frame; returns whether it was queued and the writer's
     /// waker, for the caller to wake (or batch).
     fn deliver(&self, client: &Client, frame: Bytes) -> (bool, Option<Waker>) {
@@ -315,6 +346,35 @@ impl Hub {
         let (queued, waker) = self.deliver(client, frame);
         wakers.extend(waker);
         queued
+    }
+
+    /// [`Hub::deliver_into`] for the big fan-outs: counted in `tally`, and
+    /// the shared counters are added to once per fan-out, not per client.
+    fn deliver_tallied(
+        &self,
+        client: &Client,
+        frame: Bytes,
+        wakers: &mut Vec<Waker>,
+        tally: &mut Tally,
+    ) -> bool {
+        let (pushed, waker) = client.queue.push_deferred(frame);
+        wakers.extend(waker);
+        match pushed {
+            Pushed::Queued => tally.delivered += 1,
+            Pushed::TooSlow => tally.slow += 1,
+            Pushed::Closed => {}
+        }
+        pushed == Pushed::Queued
+    }
+
+    fn commit(&self, tally: Tally) {
+        let c = &self.inner.counters;
+        if tally.delivered > 0 {
+            c.events_delivered.fetch_add(tally.delivered, Relaxed);
+        }
+        if tally.slow > 0 {
+            c.dropped_slow.fetch_add(tally.slow, Relaxed);
+        }
     }
 
     /// Frames an event once and queues it to every client. Returns how
@@ -395,6 +455,7 @@ impl Hub {
             _ => None,
         };
         let mut wakers = Vec::with_capacity(size);
+        let mut tally = Tally::default();
         let mut reached = 0;
         for (id, client) in targets {
             if let (Some(holds), Some(seq)) = (holds.as_mut(), seq) {
@@ -408,9 +469,11 @@ impl Hub {
                     }
                 }
             }
-            reached += usize::from(self.deliver_into(client, frame.clone(), &mut wakers));
+            reached +=
+                usize::from(self.deliver_tallied(client, frame.clone(), &mut wakers, &mut tally));
         }
         drop(holds);
+        self.commit(tally);
         self.wake_now(wakers);
         reached
     }

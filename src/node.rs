@@ -396,6 +396,16 @@ impl NativeHub {
         self.hub.send_framed(client, frame)
     }
 
+    /// Sends the frame of the last `send` to each of `clients`, in order:
+    /// the drop-in loop of `client.send(sameArgs)` gathered by lib/hub.js
+    /// into one crossing (one lookup pass, one batch of wake-ups).
+    /// Returns how many were queued.
+    #[napi(catch_unwind)]
+    pub fn send_last_many(&self, clients: Uint32Array) -> u32 {
+        let frame = lock(&self.last_frame).clone();
+        self.hub.send_framed_to_many(&clients, frame) as u32
+    }
+
     /// Frames an event once and queues it to every client.
     #[napi(catch_unwind)]
     pub fn broadcast(
