@@ -63,14 +63,17 @@ async fn serve_halves<R, W>(
     mut reader: R,
     mut writer: W,
     sub: Subscription,
-    settings: StreamSettings,
+    mut settings: StreamSettings,
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    // The head is written once: it must not live as long as the stream
+    // (a few hundred bytes per idle client).
+    let head = std::mem::take(&mut settings.head);
     let outcome = tokio::select! {
         biased;
-        closed = write_loop(&mut writer, &sub, &settings) => closed,
+        closed = write_loop(&mut writer, &sub, &settings, head) => closed,
         () = peer_gone(&mut reader) => CloseReason::Client,
     };
     // A write loop that ended on its own already reported its reason;
@@ -115,27 +118,31 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     writer: &mut W,
     sub: &Subscription,
     settings: &StreamSettings,
+    head: Bytes,
 ) -> CloseReason {
-    let head = VecDeque::from([settings.head.clone()]);
-    if let Err(reason) = write_frames(writer, &head, settings).await {
+    // Writes are boxed: their state (a timer among it) is on the heap only
+    // while a write is under way, not in every idle client's task.
+    let head = VecDeque::from([head]);
+    if let Err(reason) = Box::pin(write_frames(writer, &head, settings)).await {
         return reason;
     }
+    drop(head);
     let mut batch = VecDeque::new();
     loop {
         if let Err(reason) = sub.next_batch(&mut batch).await {
             if settings.chunked && matches!(reason, CloseReason::Server | CloseReason::Shutdown) {
                 let end = VecDeque::from([Bytes::from_static(b"0\r\n\r\n")]);
-                let _ = write_frames(writer, &end, settings).await;
+                let _ = Box::pin(write_frames(writer, &end, settings)).await;
             }
             return reason;
         }
-        let body = async {
+        let body = Box::pin(async {
             if settings.chunked {
                 write_chunked(writer, &batch, settings).await
             } else {
                 write_frames(writer, &batch, settings).await
             }
-        };
+        });
         let written = tokio::select! {
             written = body => written,
             reason = sub.aborted() => Err(reason),
