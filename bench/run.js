@@ -8,7 +8,8 @@
 //                     [--burst=1000] [--paced-seconds=10] [--rate=10]
 //                     [--size=100] [--idle-clients=19000] [--no-idle]
 //                     [--burst-timeout=60] [--loadgen-threads=1] [--repeat=1]
-//                     [--scale-clients=2000] [--no-scale] [--out=DIR]
+//                     [--scale-clients=2000] [--no-scale]
+//                     [--growth=1000,5000,10000,19000] [--no-growth] [--out=DIR]
 //   node bench/run.js --render=bench/results.json   (rewrite the report only)
 
 const { execFileSync } = require('node:child_process')
@@ -31,6 +32,7 @@ const SERVERS = [
   { name: 'better-sse', label: 'better-sse 0.16.1, channel.broadcast', js: true },
   { name: 'plain-node', label: 'plain Node http, res.write loop', js: true },
   { name: 'channels', label: 'ssehub daemon (channels, control port)', js: false },
+  { name: 'ceiling', label: 'ceiling: minimal Rust fan-out (same bytes)', js: false },
 ]
 
 const DEFAULTS = {
@@ -50,9 +52,13 @@ const DEFAULTS = {
   repeat: 1,
   scaleClients: 2000,
   scale: true,
+  growth: [1000, 5000, 10000, 19000],
 }
 
-const QUICK = { clients: [1000], burst: 200, pacedSeconds: 5, idleClients: 2000, burstTimeout: 20, scaleClients: 500 }
+/** The servers of the "cost as work grows" table. */
+const GROWTH_SERVERS = ['ssehub-broadcast', 'ssehub-dropin', 'channels', 'ceiling']
+
+const QUICK = { clients: [1000], burst: 200, pacedSeconds: 5, idleClients: 2000, burstTimeout: 20, scaleClients: 500, growth: [1000, 2000] }
 
 function parseArgs(argv) {
   const options = { ...DEFAULTS }
@@ -65,8 +71,9 @@ function parseArgs(argv) {
   if (given.quick) Object.assign(options, QUICK)
   if (given.noIdle) options.idle = false
   if (given.noScale) options.scale = false
+  if (given.noGrowth) options.growth = []
   for (const [key, value] of Object.entries(given)) {
-    if (key === 'quick' || key === 'noIdle' || key === 'noScale') continue
+    if (key === 'quick' || key === 'noIdle' || key === 'noScale' || key === 'noGrowth') continue
     if (!(key in DEFAULTS)) throw new Error(`unknown option --${key}`)
     options[key] = convert(key, value)
   }
@@ -78,7 +85,7 @@ function parseArgs(argv) {
 function convert(key, value) {
   if (key === 'servers') return String(value).split(',')
   if (key === 'out') return path.resolve(String(value))
-  if (key === 'clients') return String(value).split(',').map(Number)
+  if (key === 'clients' || key === 'growth') return String(value).split(',').map(Number)
   const n = Number(value)
   if (!Number.isFinite(n) || n <= 0) throw new Error(`--${key} needs a positive number`)
   return n
@@ -348,10 +355,31 @@ async function runSuite(options) {
     results.idle = await runIdle(options, skipped)
     log(`  ${JSON.stringify(results.idle.connect || results.idle)}`)
   }
+  results.growth = await runGrowth(options, servers, results, skipped)
   if (options.scale) {
     results.scale = await runScaleOut({ options, log, startServer, connectClients, burstPhase, pacedPhase })
   }
   return results
+}
+
+/**
+ * Burst deliveries/s and CPU per delivery as the client count grows, for
+ * the hub's three ways in and the ceiling. Counts the main scenarios ran
+ * are reused; the others run burst only (19,000 is near the open-file cap
+ * of one process, so the load client connects 512 at a time).
+ */
+async function runGrowth(options, servers, results, skipped) {
+  const chosen = servers.filter((s) => GROWTH_SERVERS.includes(s.name))
+  const growth = {}
+  for (const clients of options.growth) {
+    if (results.burst[clients]) {
+      growth[clients] = Object.fromEntries(chosen.map((s) => [s.name, results.burst[clients][s.name]]))
+      continue
+    }
+    const wide = { ...options, concurrency: Math.max(options.concurrency, 512) }
+    growth[clients] = await runScenario('burst', burstPhase(options), clients, chosen, wide, skipped)
+  }
+  return growth
 }
 
 /** `--render=results.json`: rewrites the report files from saved results. */
@@ -375,6 +403,7 @@ async function main() {
     process.exit(2)
   }, options.suiteTimeout * 1000)
   ensureLoadgen()
+  if (options.servers.includes('ceiling')) require('./servers/ceiling').ensureCeiling()
   const started = new Date()
   const info = machine()
   log(`${info.cores} cores, ${(info.memoryBytes / 2 ** 30).toFixed(1)} GiB, Node ${info.node}; clients ${options.clients.join(', ')}`)
