@@ -4,6 +4,13 @@
 // count, one colour per server.
 
 const COLORS = ['#d9480f', '#f08c00', '#1c7ed6', '#2f9e44', '#868e96', '#7048e8']
+/** Reference bars keep one colour of their own, whatever else is shown. */
+const FIXED_COLORS = { ceiling: '#212529' }
+/** The colours of the shown servers, in order: the palette, in turn, for all but the fixed ones. */
+const colorsOf = (servers) => {
+  let next = 0
+  return servers.map((server) => FIXED_COLORS[server.name] || COLORS[next++ % COLORS.length])
+}
 const WIDTH = 980
 const PANEL = { top: 56, height: 260, left: 70, width: 380, gap: 110 }
 const LEGEND_TOP = PANEL.top + PANEL.height + 48
@@ -34,7 +41,7 @@ function logRange(values) {
  * One panel. `series[g][s]` is the value of server s in group g (null when
  * missing), `flags[g][s]` marks a bar whose run timed out.
  */
-function panel(x0, title, unit, groups, series, flags) {
+function panel(x0, title, unit, groups, series, flags, colors) {
   const { lo, hi } = logRange(series.flat().filter((v) => v !== null))
   const y = (v) => PANEL.top + PANEL.height - ((Math.log10(v) - lo) / (hi - lo)) * PANEL.height
   const out = [text(x0, PANEL.top - 24, title, 'font-weight="bold" font-size="14"')]
@@ -57,7 +64,7 @@ function panel(x0, title, unit, groups, series, flags) {
       const top = Math.min(y(value), PANEL.top + PANEL.height - 1)
       out.push(
         `<rect x="${(bx + 1).toFixed(1)}" y="${top.toFixed(1)}" width="${(barWidth - 2).toFixed(1)}" ` +
-          `height="${(PANEL.top + PANEL.height - top).toFixed(1)}" fill="${COLORS[s % COLORS.length]}"/>`
+          `height="${(PANEL.top + PANEL.height - top).toFixed(1)}" fill="${colors[s]}"/>`
       )
       const label = compact(value) + (flags[g][s] ? '*' : '')
       out.push(text(bx + barWidth / 2, top - 4, label, 'text-anchor="middle" font-size="10"'))
@@ -69,7 +76,7 @@ function panel(x0, title, unit, groups, series, flags) {
 }
 
 /** `measured[s]`: whether server s has a bar anywhere in the chart. */
-function legend(servers, measured) {
+function legend(servers, measured, colors) {
   const perRow = 2
   return servers
     .map((server, i) => {
@@ -77,7 +84,7 @@ function legend(servers, measured) {
       const x = PANEL.left + (i % perRow) * 440
       const y = LEGEND_TOP + Math.floor(i / perRow) * 20
       return (
-        `<rect x="${x}" y="${y - 10}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/>` +
+        `<rect x="${x}" y="${y - 10}" width="12" height="12" fill="${colors[i]}"/>` +
         text(x + 18, y, label, 'font-size="12"')
       )
     })
@@ -102,12 +109,13 @@ function renderChart(report) {
   const p99Flags = valuesOf(report, servers, 'paced', (r) => r.timedOut)
   const height = LEGEND_TOP + Math.ceil(servers.length / 2) * 20 + 24
   const secondX = PANEL.left + PANEL.width + PANEL.gap
+  const colors = colorsOf(servers)
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
     `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
-    panel(PANEL.left, `Burst: deliveries per second (${report.options.burst} broadcasts)`, 'per s, log', groups, rates, rateFlags),
-    panel(secondX, `Paced: p99 latency (${report.options.rate} events/s)`, 'ms, log', groups, p99, p99Flags),
-    legend(servers, servers.map((_, s) => [...rates, ...p99].some((group) => group[s] !== null))),
+    panel(PANEL.left, `Burst: deliveries per second (${report.options.burst} broadcasts)`, 'per s, log', groups, rates, rateFlags, colors),
+    panel(secondX, `Paced: p99 latency (${report.options.rate} events/s)`, 'ms, log', groups, p99, p99Flags, colors),
+    legend(servers, servers.map((_, s) => [...rates, ...p99].some((group) => group[s] !== null)), colors),
     text(PANEL.left, height - 8, `* timed out (figure over what was delivered). ${report.machine.cores} cores, Node ${report.machine.node}, ${report.run.started.slice(0, 10)}. Higher is better on the left, lower on the right.`, 'font-size="11" fill="#495057"'),
     '</svg>',
     '',

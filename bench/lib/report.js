@@ -133,27 +133,49 @@ function idleSection(idle, options) {
 function growthSection(growth, servers) {
   const counts = Object.keys(growth || {}).map(Number).sort((a, b) => a - b)
   if (counts.length < 2) return ''
+  const base = int(counts[0])
   const lines = [
     '## Cost as work grows',
     '',
-    'Burst deliveries/s and server CPU per delivery by number of clients (counts the main tables ran are the same runs). Flat is the aim: the cost of one delivery should not depend on how many clients there are.',
+    'Burst deliveries/s and server CPU per delivery by number of clients (counts the main tables ran are the same runs). ' +
+      'Flat is the aim: the cost of one delivery should not depend on how many clients there are. ' +
+      'Share of ceiling: against the ceiling at the same client count.',
   ]
-  const notes = []
+  const grown = []
   for (const server of servers.filter((s) => counts.some((c) => growth[c][s.name] !== undefined))) {
-    lines.push('', `### ${server.label}`, '', '| clients | deliveries/s | CPU µs/delivery | CPU vs ${int(counts[0])} clients |'.replace('${int(counts[0])}', int(counts[0])), '|---:|---:|---:|---:|')
+    lines.push('', `### ${server.label}`, '', `| clients | deliveries/s | share of ceiling | CPU µs/delivery | CPU vs ${base} clients |`, '|---:|---:|---:|---:|---:|')
     const first = growth[counts[0]][server.name]
+    const over = []
+    let compared = 0
     for (const clients of counts) {
       const r = growth[clients][server.name]
       if (!hasFigures(r)) {
-        lines.push(`| ${int(clients)} | ${caseNote(r)} | | |`)
+        lines.push(`| ${int(clients)} | ${caseNote(r)} | | | |`)
         continue
       }
       const rel = hasFigures(first) && first.cpuUsPerDelivery > 0 && r.cpuUsPerDelivery !== null ? r.cpuUsPerDelivery / first.cpuUsPerDelivery : null
-      if (rel !== null && rel > 1.25) notes.push(`${server.label} at ${int(clients)} clients (${fixed(rel, 2)}x)`)
-      lines.push(`| ${int(clients)} | ${int(r.deliveriesPerSec)}${r.timedOut ? ' (timed out)' : ''} | ${fixed(r.cpuUsPerDelivery, 3)} | ${rel === null ? 'n/a' : `${fixed(rel, 2)}x`} |`)
+      if (rel !== null && clients !== counts[0]) compared++
+      if (rel !== null && rel > 1.25) over.push(`${int(clients)} (${fixed(rel, 2)}x)`)
+      const share = shareOfCeiling(growth[clients], r)
+      lines.push(
+        `| ${int(clients)} | ${int(r.deliveriesPerSec)}${r.timedOut ? ' (timed out)' : ''} | ${share === null ? 'n/a' : pct(share)} | ${fixed(r.cpuUsPerDelivery, 3)} | ${rel === null ? 'n/a' : `${fixed(rel, 2)}x`} |`
+      )
+    }
+    if (over.length) {
+      grown.push(server.label)
+      lines.push('', `Not flat: CPU per delivery is more than 25% above its ${base}-client figure at ${over.join(', ')} clients.`)
+    } else if (compared > 0) {
+      lines.push('', `Flat: CPU per delivery stays within 25% of its ${base}-client figure.`)
+    } else {
+      lines.push('', `Not enough figures to tell whether it is flat.`)
     }
   }
-  lines.push('', notes.length ? `CPU per delivery grows by more than 25% from ${int(counts[0])} clients for: ${notes.join('; ')}. See ANALYSIS.md.` : `CPU per delivery stays within 25% of its ${int(counts[0])}-client figure everywhere.`)
+  lines.push(
+    '',
+    grown.length
+      ? `CPU per delivery grows by more than 25% from ${base} clients for: ${grown.join('; ')}.`
+      : `CPU per delivery stays within 25% of its ${base}-client figure wherever it was measured.`
+  )
   return lines.join('\n')
 }
 
