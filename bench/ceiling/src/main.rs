@@ -343,11 +343,15 @@ fn reply(line: &str) {
 /// What the Node servers report about their event loop; there is none.
 const NO_LOOP: &str = "\"elu\":null,\"loopDelayP99Ms\":null,\"loopDelayMaxMs\":null";
 
-/// `count` broadcasts back to back, each stamped when it is encoded.
+/// `count` broadcasts, each stamped when it is encoded. Between two, the
+/// control thread yields the core (as a Node server returns to its event
+/// loop between broadcasts): on a machine with fewer cores than busy
+/// threads, sending back to back starves the writers it feeds.
 fn burst(sender: &Sender, count: u64, size: usize) -> String {
     let started = Instant::now();
     for seq in 0..count {
         sender.send(&frame(&payload(now_us(), seq, size)));
+        std::thread::yield_now();
     }
     let send_ms = started.elapsed().as_secs_f64() * 1e3;
     format!("{{\"done\":\"burst\",\"sent\":{count},\"sendMs\":{send_ms:.3},{NO_LOOP}}}")
