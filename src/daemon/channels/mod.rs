@@ -40,6 +40,9 @@ mod fifo;
 mod routes;
 mod table;
 
+/// Recipient lines per log block (see `log_recipients`).
+const LOG_BLOCK_LINES: usize = 1024;
+
 /// The channel every all-channels client joins; no path segment or
 /// control line can name it (segments are never empty).
 const ALL: &str = "";
@@ -503,7 +506,13 @@ impl Channels {
                 ));
             }
             let head = format!("Sent event \"{event}\" with data \"{data}\" to web client ");
-            self.log.lines(&head, recipients.iter());
+            // Blocks of a bounded size: one per 1,024 recipients keeps each
+            // allocation small (a whole 19,000-client block is 1.5 MB, which
+            // glibc maps and unmaps per event) and lets the log thread
+            // start writing while the rest is made.
+            for chunk in recipients.chunks(LOG_BLOCK_LINES) {
+                self.log.lines(&head, chunk.iter());
+            }
         });
     }
 }
