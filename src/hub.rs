@@ -310,17 +310,10 @@ impl Hub {
             return ids.len();
         }
         let clients = read(&self.inner.clients);
-        let mut wakers = Vec::with_capacity(ids.len());
-        let mut tally = Tally::default();
-        let mut queued = 0;
-        for client in ids.iter().filter_map(|id| clients.get(id)) {
-            queued +=
-                usize::from(self.deliver_tallied(client, frame.clone(), &mut wakers, &mut tally));
-        }
-        drop(clients);
-        self.commit(tally);
-        self.wake_now(wakers);
-        queued
+        let found = ids
+            .iter()
+            .filter_map(|id| clients.get(id).map(|c| (*id, c)));
+        self.fan_out_to(found, ids.len(), frame, None)
     }
 
     /// Queues a frame; returns whether it was queued and the writer's
@@ -1018,6 +1011,25 @@ mod tests {
         );
         hub.prune_holds(7);
         assert_eq!(hub.inner.held.load(Relaxed), 0, "a released hold was kept");
+    }
+
+    #[test]
+    fn a_frame_sent_to_many_reaches_each_listed_client_once() {
+        let hub = hub(0);
+        let a = hub.register().unwrap();
+        let b = hub.register().unwrap();
+        let gone = hub.register().unwrap();
+        let gone_id = gone.id();
+        drop(gone);
+        let frame = Bytes::from_static(b"data: x\n\n");
+        assert_eq!(
+            hub.send_framed_to_many(&[a.id(), gone_id, b.id(), a.id()], frame),
+            3
+        );
+        assert_eq!(drain(&a), ["data: x\n\n", "data: x\n\n"]);
+        assert_eq!(drain(&b), ["data: x\n\n"]);
+        assert_eq!(hub.stats().events_published, 4);
+        assert_eq!(hub.stats().events_delivered, 3);
     }
 
     #[test]
