@@ -191,7 +191,11 @@ describe('three nodes on one Redis: two channels daemons and an addon', () => {
     // XADD, PUBLISH), whatever the number of clients and nodes.
     assert.equal(few.scripts, 1)
     assert.equal(more.scripts, 1)
-    assert.equal(more.all, few.all, `commands per event: ${few.all} with few clients, ${more.all} with 60 more`)
+    // The nodes' own traffic (a keep-alive PING every 5 s, a channel
+    // subscribed or dropped as clients come and go) may fall in a window:
+    // less than one command per window, not a cost per event.
+    assert.ok(Math.abs(more.all - few.all) < 0.5, `commands per event: ${few.all} with few clients, ${more.all} with 60 more`)
+    assert.ok(few.all <= 8, `commands per event: ${few.all}`)
   })
 
   test('no node drops its connection while Redis is up (its keep-alive PING included)', async () => {
