@@ -60,11 +60,12 @@ function assertOrdered(list, what) {
 const PING_EVERY_MS = 5000
 
 describe('three nodes on one Redis: two channels daemons and an addon', () => {
-  let redis, a, b, node, started
+  let redis, a, b, node, started, fifo
   before(async () => {
     started = Date.now()
     redis = await startRedis()
-    a = await channelsNode(redis, ['--history', '100'])
+    fifo = require('node:path').join(require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'ssehub-fifo-')), 'sse.fifo')
+    a = await channelsNode(redis, ['--history', '100', '-F', fifo])
     b = await channelsNode(redis, ['--history', '100'])
     node = await startSse({ redis: redis.url, history: 100 })
     node.sse.on('connection', (client, query) => {
@@ -76,6 +77,7 @@ describe('three nodes on one Redis: two channels daemons and an addon', () => {
     await a.stop()
     await b.stop()
     await redis.stop()
+    require('node:fs').rmSync(require('node:path').dirname(fifo), { recursive: true, force: true })
   })
 
   test('every client gets every event once, in publish order, whichever node published it', async () => {
@@ -104,6 +106,9 @@ describe('three nodes on one Redis: two channels daemons and an addon', () => {
       const id = await node.sse.publish('news', `n${round}`)
       assert.match(id, /^\d+$/)
     }
+    // The FIFO of daemon a publishes through Redis too.
+    sent.push('f0')
+    require('node:fs').appendFileSync(fifo, 'news = f0\n')
     for (const [i, c] of clients.entries()) {
       await eventually(() => c.events().length >= sent.length, 5000, `client ${i} to get ${sent.length} events`)
     }
@@ -181,11 +186,15 @@ describe('three nodes on one Redis: two channels daemons and an addon', () => {
       // Less the INFO that read the counts.
       return { all: (now.all - before.all - 1) / n, scripts: (now.scripts - before.scripts) / n }
     }
+    const connections = async () => (await redis.command('CLIENT', 'LIST')).split('\n').filter((l) => l.includes('addr=')).length
+    const before = await connections()
     const few = await perEvent(20)
     const many = [...Array(30)].map(() => daemonStream(a.port, '/news'))
     many.push(...[...Array(30)].map(() => addonStream(node.port, '/sse?ch=news')))
     await new Promise((r) => setTimeout(r, 200))
     const more = await perEvent(20)
+    // Two connections per node (commands, subscriber), whatever its clients.
+    assert.equal(await connections(), before, '60 more clients opened Redis connections')
     for (const c of many) c.destroy ? c.destroy() : c.close()
     // One script per event (its commands: SCRIPT LOAD, TYPE, EXISTS, INCR,
     // XADD, PUBLISH), whatever the number of clients and nodes.
@@ -196,6 +205,31 @@ describe('three nodes on one Redis: two channels daemons and an addon', () => {
     // less than one command per window, not a cost per event.
     assert.ok(Math.abs(more.all - few.all) < 0.5, `commands per event: ${few.all} with few clients, ${more.all} with 60 more`)
     assert.ok(few.all <= 8, `commands per event: ${few.all}`)
+  })
+
+  test('a key prefix keeps applications apart; client.send stays on its node', async () => {
+    const other = await startSse({ redis: { url: redis.url, prefix: 'otherapp:' } })
+    const mine = addonStream(node.port, '/sse?ch=news')
+    const theirs = addonStream(other.port, '/sse')
+    const onDaemon = daemonStream(a.port, '/news')
+    const { client } = await new Promise((resolve) => node.sse.once('connection', (c) => resolve({ client: c })))
+    await theirs.bodyIncludes(':ok')
+    await onDaemon.waitFor(/\r\n\r\n/)
+    await eventually(() => other.sse.stats().bus.connected, 3000, 'the other app to connect')
+    client.send('only-here')
+    await other.sse.broadcast('other-app')
+    await node.sse.publish('news', 'my-app')
+    await theirs.bodyIncludes('data: other-app')
+    await mine.bodyIncludes('data: my-app')
+    await onDaemon.waitFor(/data: my-app/)
+    await new Promise((r) => setTimeout(r, 100))
+    assert.deepEqual(datas(theirs.events()), ['other-app'])
+    assert.deepEqual(datas(mine.events()), ['only-here', 'my-app'])
+    assert.deepEqual(datas(onDaemon.events()), ['my-app'], 'client.send reached another node')
+    mine.destroy()
+    theirs.destroy()
+    onDaemon.close()
+    await other.stop()
   })
 
   test('no node drops its connection while Redis is up (its keep-alive PING included)', async () => {

@@ -56,10 +56,6 @@ class Hub {
     this.flushSends()
     return this.native.busPublish(channels, event, data, id, retry)
   }
-  replay(id, lastId) {
-    this.flushSends()
-    return this.native.replay(id, lastId)
-  }
   resume(id, lastId) {
     this.flushSends()
     return this.native.resume(id, lastId)

@@ -141,6 +141,18 @@ struct Tally {
     slow: u64,
 }
 
+impl Tally {
+    /// Counts one push; true if it was queued.
+    fn count(&mut self, pushed: Pushed) -> bool {
+        match pushed {
+            Pushed::Queued => self.delivered += 1,
+            Pushed::TooSlow => self.slow += 1,
+            Pushed::Closed => {}
+        }
+        pushed == Pushed::Queued
+    }
+}
+
 /// Pending wakers past this many are handed off at once, so a long
 /// synchronous loop of single sends still gets written while it runs.
 const MAX_PENDING_WAKES: usize = 1024;
@@ -320,17 +332,9 @@ impl Hub {
     /// waker, for the caller to wake (or batch).
     fn deliver(&self, client: &Client, frame: Bytes) -> (bool, Option<Waker>) {
         let (pushed, waker) = client.queue.push_deferred(frame);
-        let queued = match pushed {
-            Pushed::Queued => {
-                self.inner.counters.events_delivered.fetch_add(1, Relaxed);
-                true
-            }
-            Pushed::TooSlow => {
-                self.inner.counters.dropped_slow.fetch_add(1, Relaxed);
-                false
-            }
-            Pushed::Closed => false,
-        };
+        let mut tally = Tally::default();
+        let queued = tally.count(pushed);
+        self.commit(tally);
         (queued, waker)
     }
 
@@ -352,12 +356,7 @@ impl Hub {
     ) -> bool {
         let (pushed, waker) = client.queue.push_deferred(frame);
         wakers.extend(waker);
-        match pushed {
-            Pushed::Queued => tally.delivered += 1,
-            Pushed::TooSlow => tally.slow += 1,
-            Pushed::Closed => {}
-        }
-        pushed == Pushed::Queued
+        tally.count(pushed)
     }
 
     fn commit(&self, tally: Tally) {

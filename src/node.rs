@@ -525,12 +525,6 @@ impl NativeHub {
         self.hub.channels_of(client)
     }
 
-    /// Queues the events a client missed since `last_id`.
-    #[napi(catch_unwind)]
-    pub fn replay(&self, client: u32, last_id: String) -> u32 {
-        self.hub.replay(client, &last_id) as u32
-    }
-
     /// Wakes the writers of what single sends queued: index.js calls it
     /// once per tick (from a microtask) rather than once per send.
     #[napi(catch_unwind)]
