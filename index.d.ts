@@ -94,8 +94,8 @@ declare namespace SSE {
   }
 
   /**
-   * What `broadcast` and `publish` return: the number of local clients
-   * reached, or, with the `redis` option, a Promise of the event's id (null
+   * What `broadcast` and `publish` return: the number of open local
+   * clients the event was queued for, or, with the `redis` option, a Promise of the event's id (null
    * for an empty event) that rejects (`code` `'ERR_SSEHUB_BUS'`) when Redis
    * did not take it.
    */
@@ -224,7 +224,7 @@ declare class SSE<O extends SSE.Options = SSE.Options> extends EventEmitter {
 
   /**
    * Sends one event to every client, framed once. Returns the number of
-   * clients reached; with `redis`, a Promise of the event's id.
+   * open clients it was queued for; with `redis`, a Promise of the event's id.
    */
   broadcast(data: SSE.EventData): SSE.Published<O>
   broadcast(event: string | number, data: SSE.EventData, id?: string | number): SSE.Published<O>

@@ -267,7 +267,9 @@ test('errors from the hub carry a stable code', async (t) => {
 
 test('every napi entry point catches panics (none can cross into Node)', () => {
   const source = fs.readFileSync(path.join(__dirname, '..', 'src', 'node.rs'), 'utf8')
-  const impl = source.slice(source.indexOf('impl NativeHub'), source.indexOf('\n}\n', source.indexOf('impl NativeHub')))
+  const start = source.indexOf('#[napi]\nimpl NativeHub')
+  assert.ok(start >= 0, 'the #[napi] impl block')
+  const impl = source.slice(start + '#[napi]'.length, source.indexOf('\n}\n', start))
   const attributes = impl.match(/#\[napi[^\]]*\]/g)
   assert.ok(attributes.length >= 15)
   for (const attribute of attributes) assert.match(attribute, /catch_unwind/, attribute)

@@ -38,6 +38,32 @@ test(`broadcast reaches ${CLIENTS} clients, every event, in order`, async (t) =>
   raws.forEach((r) => r.destroy())
 })
 
+test('what JS asks after a broadcast takes effect after it (its pushes are left to a Rust thread)', async (t) => {
+  const { sse, port, stop } = await startSse({ heartbeat: 0 })
+  t.after(stop)
+  const { clients, raws } = await connectMany(sse, port, 50)
+  for (let round = 0; round < 20; round++) {
+    sse.broadcast(`b${round}`)
+    for (const c of clients) c.send(`s${round}`)
+  }
+  sse.broadcast('last')
+  // Closed in the same tick: each stream still gets every event, then ends.
+  clients.forEach((c) => c.close())
+  const want = []
+  for (let round = 0; round < 20; round++) want.push(`b${round}`, `s${round}`)
+  want.push('last')
+  for (const raw of raws) {
+    await raw.closed(10000)
+    assert.deepEqual(dataLines(raw), want)
+  }
+  // A client that connects after a broadcast never gets it.
+  const { raws: late } = await connectMany(sse, port, 1)
+  assert.equal(sse.broadcast('to the late one'), 1)
+  await late[0].bodyIncludes('data: to the late one\n\n')
+  assert.deepEqual(dataLines(late[0]), ['to the late one'])
+  late[0].destroy()
+})
+
 test('channels: publish reaches members only, once even when in several', async (t) => {
   const { sse, port, stop } = await startSse({ heartbeat: 0 })
   t.after(stop)

@@ -111,6 +111,15 @@ pub struct NativeHub {
     bus: Option<RedisBus>,
 }
 
+impl NativeHub {
+    /// The hub, once an offloaded fan-out is done: every call JS makes
+    /// takes effect after the ones it made before (see `Hub::settle`).
+    fn hub(&self) -> &Hub {
+        self.hub.settle();
+        &self.hub
+    }
+}
+
 /// The `code` of each error JS must tell apart.
 #[derive(Debug, Clone, Copy)]
 enum Code {
@@ -265,7 +274,7 @@ impl NativeHub {
         extra_headers: Option<Vec<Vec<String>>>,
     ) -> Result<u32> {
         let stream = dup_tcp_stream(&env, fd)?;
-        let sub = self.hub.register().map_err(|e| register_error(&env, e))?;
+        let sub = self.hub().register().map_err(|e| register_error(&env, e))?;
         let id = sub.id();
         let settings = StreamSettings {
             head: self.head(http11, extra_headers.map(header_pairs)),
@@ -323,7 +332,7 @@ impl NativeHub {
     /// JS wrote the last batch and may take another ([`NativeHub::ack`]).
     #[napi(catch_unwind)]
     pub fn attach(&self, env: Env) -> Result<u32> {
-        let sub = self.hub.register().map_err(|e| register_error(&env, e))?;
+        let sub = self.hub().register().map_err(|e| register_error(&env, e))?;
         let id = sub.id();
         let ready = Arc::new(Notify::new());
         lock(&self.acks).insert(id, ready.clone());
@@ -350,7 +359,7 @@ impl NativeHub {
     #[napi(catch_unwind)]
     pub fn write_raw(&self, client: u32, bytes: Buffer) -> bool {
         let bytes = Bytes::copy_from_slice(&bytes);
-        bytes.is_empty() || self.hub.send_to(client, bytes)
+        bytes.is_empty() || self.hub().send_to(client, bytes)
     }
 
     fn head(&self, http11: bool, extra: Option<Vec<(String, String)>>) -> Bytes {
@@ -384,7 +393,7 @@ impl NativeHub {
         let e = event_of(&event, &data, &id, retry);
         let frame = e.encode().map_err(|e| frame_error(&env, e))?;
         *lock(&self.last_frame) = frame.clone();
-        Ok(self.hub.send_framed(client, frame))
+        Ok(self.hub().send_framed(client, frame))
     }
 
     /// Sends the frame of the last `send` again, to `client`: JS calls it
@@ -393,17 +402,17 @@ impl NativeHub {
     #[napi(catch_unwind)]
     pub fn send_last(&self, client: u32) -> bool {
         let frame = lock(&self.last_frame).clone();
-        self.hub.send_framed(client, frame)
+        self.hub().send_framed(client, frame)
     }
 
     /// Sends the frame of the last `send` to each of `clients`, in order:
     /// the drop-in loop of `client.send(sameArgs)` gathered by lib/hub.js
-    /// into one crossing (one lookup pass, one batch of wake-ups).
-    /// Returns how many were queued.
+    /// into one crossing; a runtime thread makes the pushes (see
+    /// `Hub::broadcast_offloaded`).
     #[napi(catch_unwind)]
-    pub fn send_last_many(&self, clients: Uint32Array) -> u32 {
+    pub fn send_last_many(&self, clients: Uint32Array) {
         let frame = lock(&self.last_frame).clone();
-        self.hub.send_framed_to_many(&clients, frame) as u32
+        self.hub().send_framed_to_many_offloaded(&clients, frame);
     }
 
     /// Frames an event once and queues it to every client.
@@ -417,8 +426,8 @@ impl NativeHub {
         retry: Option<f64>,
     ) -> Result<u32> {
         let e = event_of(&event, &data, &id, retry);
-        let reached = self.hub.broadcast(&e).map_err(|e| frame_error(&env, e))?;
-        Ok(reached as u32)
+        let frame = e.encode().map_err(|e| frame_error(&env, e))?;
+        Ok(self.hub().broadcast_offloaded(frame, e.id) as u32)
     }
 
     /// Frames an event once and queues it to the members of the channels.
@@ -453,6 +462,7 @@ impl NativeHub {
         id: Option<String>,
         retry: Option<f64>,
     ) -> Result<Object<'env>> {
+        self.hub.settle();
         let Some(bus) = &self.bus else {
             return Err(coded(env, Code::InvalidOption, "ssehub: no redis option"));
         };
@@ -478,6 +488,7 @@ impl NativeHub {
     /// call before it joins channels, then `resume`.
     #[napi(catch_unwind)]
     pub fn hold(&self, client: u32) {
+        self.hub.settle();
         if let Some(bus) = &self.bus {
             bus.hold(client);
         }
@@ -487,10 +498,11 @@ impl NativeHub {
     /// with the redis option, else from this hub's history).
     #[napi(catch_unwind)]
     pub fn resume(&self, client: u32, last_id: String) {
+        self.hub.settle();
         match &self.bus {
             Some(bus) => bus.resume(client, &last_id),
             None => {
-                self.hub.replay(client, &last_id);
+                self.hub().replay(client, &last_id);
             }
         }
     }
@@ -512,36 +524,36 @@ impl NativeHub {
 
     #[napi(catch_unwind)]
     pub fn join(&self, client: u32, channel: String) -> bool {
-        self.hub.join(client, &channel)
+        self.hub().join(client, &channel)
     }
 
     #[napi(catch_unwind)]
     pub fn leave(&self, client: u32, channel: String) -> bool {
-        self.hub.leave(client, &channel)
+        self.hub().leave(client, &channel)
     }
 
     #[napi(catch_unwind)]
     pub fn channels_of(&self, client: u32) -> Vec<String> {
-        self.hub.channels_of(client)
+        self.hub().channels_of(client)
     }
 
     /// Wakes the writers of what single sends queued: index.js calls it
     /// once per tick (from a microtask) rather than once per send.
     #[napi(catch_unwind)]
     pub fn flush(&self) {
-        self.hub.flush_wakes();
+        self.hub().flush_wakes();
     }
 
     /// Starts closing one client; its close is reported through onEvent.
     #[napi(catch_unwind)]
     pub fn close_client(&self, client: u32, reason: String) -> bool {
-        self.hub.close_client(client, parse_reason(&reason))
+        self.hub().close_client(client, parse_reason(&reason))
     }
 
     /// Closes every client gracefully and refuses new ones.
     #[napi(catch_unwind)]
     pub fn close_all(&self) {
-        self.hub.close_all(CloseReason::Shutdown);
+        self.hub().close_all(CloseReason::Shutdown);
         if let Some(bus) = &self.bus {
             bus.shutdown();
         }
@@ -549,17 +561,17 @@ impl NativeHub {
 
     #[napi(catch_unwind)]
     pub fn queued_bytes(&self, client: u32) -> Option<f64> {
-        self.hub.queued_bytes(client).map(|b| b as f64)
+        self.hub().queued_bytes(client).map(|b| b as f64)
     }
 
     #[napi(getter, catch_unwind)]
     pub fn client_count(&self) -> u32 {
-        self.hub.client_count() as u32
+        self.hub().client_count() as u32
     }
 
     #[napi(catch_unwind)]
     pub fn stats(&self) -> HubStats {
-        let s = self.hub.stats();
+        let s = self.hub().stats();
         HubStats {
             clients: s.clients as f64,
             connected_total: s.connected_total as f64,

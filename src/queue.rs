@@ -9,7 +9,8 @@
 
 use bytes::Bytes;
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 /// Why a client's stream ended.
@@ -80,6 +81,8 @@ const KEEP_SLOTS: usize = 64;
 pub struct Queue {
     limit: usize,
     state: Mutex<State>,
+    /// Decremented once, when the queue starts closing (see `counted`).
+    open: Option<Arc<AtomicUsize>>,
 }
 
 impl Queue {
@@ -87,6 +90,16 @@ impl Queue {
         Queue {
             limit,
             state: Mutex::new(State::default()),
+            open: None,
+        }
+    }
+
+    /// A queue that takes one from `open` when it starts closing: the
+    /// hub's count of open clients (it adds the one when it registers).
+    pub fn counted(limit: usize, open: Arc<AtomicUsize>) -> Self {
+        Queue {
+            open: Some(open),
+            ..Queue::new(limit)
         }
     }
 
@@ -151,6 +164,9 @@ impl Queue {
             return false;
         }
         Self::close_locked(&mut state, reason);
+        if let Some(open) = &self.open {
+            open.fetch_sub(1, Relaxed);
+        }
         let waker = state.waker.take();
         let abort_waker = state.abort_waker.take();
         drop(state);
