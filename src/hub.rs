@@ -928,7 +928,12 @@ impl Subscription {
     /// Resolves once the client is closed for a reason that drops its
     /// queue (slow, timeout, peer gone). See [`Queue::poll_aborted`].
     pub async fn aborted(&self) -> CloseReason {
-        std::future::poll_fn(|cx| self.client.queue.poll_aborted(cx)).await
+        std::future::poll_fn(|cx| self.poll_aborted(cx)).await
+    }
+
+    /// Poll form of [`Subscription::aborted`].
+    pub fn poll_aborted(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<CloseReason> {
+        self.client.queue.poll_aborted(cx)
     }
 
     /// Starts closing this client (a no-op if it already is).

@@ -283,18 +283,26 @@ impl NativeHub {
         };
         let sockets = self.sockets.clone();
         lock(&sockets).insert(id, raw_fd(&stream));
-        RUNTIME.spawn(async move {
-            // Inside the runtime: from_std registers with its reactor.
-            match tokio::net::TcpStream::from_std(stream) {
-                Ok(mut stream) => {
-                    conn::serve_tcp_on(&mut stream, sub, settings).await;
-                    lock(&sockets).remove(&id);
-                }
-                Err(_) => {
-                    lock(&sockets).remove(&id);
-                    sub.close(CloseReason::Client);
-                }
+        // Made a tokio stream here, registered with the runtime's reactor.
+        let stream = {
+            let _rt = RUNTIME.enter();
+            tokio::net::TcpStream::from_std(stream)
+        };
+        let mut writer = match stream {
+            Ok(stream) => conn::Writer::new(stream, sub, settings),
+            Err(e) => {
+                lock(&sockets).remove(&id);
+                return Err(coded(
+                    &env,
+                    Code::NoFd,
+                    &format!("ssehub: cannot register the socket: {e}"),
+                ));
             }
+        };
+        RUNTIME.spawn(async move {
+            // By reference: the task holds the writer once.
+            (&mut writer).await;
+            lock(&sockets).remove(&id);
         });
         Ok(id)
     }
