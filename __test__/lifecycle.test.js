@@ -5,6 +5,8 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
 const { startSse, get, nextConnection, eventually, SSE } = require('./helpers')
 
 for (const transport of ['auto', 'fallback']) {
@@ -88,6 +90,21 @@ test('server.close() stops listening; open streams go on until sse.close(), then
   assert.equal(await closed, 'shutdown')
   await raw.closed()
   await closing
+})
+
+test('an open native stream keeps the process up after server.close(), as with sse; it exits once the stream ends', async (t) => {
+  const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'stream-keeps-process.js')], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => child.kill('SIGKILL'))
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)))
+  await eventually(() => /^\d+\n/.test(out), 10000, 'the port')
+  const raw = get(Number(out.split('\n')[0]), '/sse')
+  await raw.bodyIncludes('data: still here', 5000)
+  assert.match(out, /closed/)
+  assert.equal(child.exitCode, null, 'still up while its stream is open')
+  raw.destroy()
+  assert.equal(await exited, 0, 'and gone once it ended')
 })
 
 test('past maxClients new clients get 503 and existing ones are untouched', async (t) => {

@@ -4,6 +4,7 @@
 
 const { EventEmitter } = require('node:events')
 const { toFields } = require('./message')
+const { dropEmptyListenerTable } = require('./listeners')
 
 class Client extends EventEmitter {
   /**
@@ -12,8 +13,8 @@ class Client extends EventEmitter {
    */
   constructor(sse, id, req, res, stream, lastEventId) {
     super()
+    dropEmptyListenerTable(this)
     this._sse = sse
-    this._native = sse._native
     /** The hub's id for this client (unique within its SSE instance). */
     this.id = id
     this.req = req
@@ -44,6 +45,11 @@ class Client extends EventEmitter {
     client.closeReason = 'refused'
     process.nextTick(() => client.emit('close', 'refused'))
     return client
+  }
+
+  /** The hub (a getter, not a field: one slot less per client). */
+  get _native() {
+    return this._sse._native
   }
 
   /** True once the stream has ended. */

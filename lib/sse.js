@@ -29,6 +29,8 @@ class SSE extends EventEmitter {
     this.server = server || null
     this._pattern = compilePattern(this.options.path)
     this._clients = new Map()
+    /** A timer that never fires, ref'd while a client is open (see _addClient). */
+    this._loopHold = null
     this._closing = null
     this._flushScheduled = false
     // The fields of the last client.send (see _sendFields).
@@ -115,7 +117,7 @@ class SSE extends EventEmitter {
     if (!stream) return Client.refused(this, req, res)
     const lastEventId = lastEventIdOf(req)
     const client = new Client(this, stream.id, req, res, stream, lastEventId)
-    this._clients.set(stream.id, client)
+    this._addClient(stream.id, client)
     this._welcome(client, parseQuery(query, req), lastEventId)
     return client
   }
@@ -276,9 +278,31 @@ class SSE extends EventEmitter {
   _onHubEvent(id, reason, data) {
     const client = this._clients.get(id)
     if (!client) return
-    if (reason) this._clients.delete(id)
+    if (reason) this._removeClient(id)
     client._onHubEvent(reason, data)
     if (reason && this._closing && this._clients.size === 0) this._closing.resolve()
+  }
+
+  /**
+   * Tracks an open client. While any is open the process stays up, as
+   * with `sse`, whose streams are Node sockets: a native stream's socket
+   * is Rust's, and the hub's reports to JS do not hold the event loop
+   * (an idle hub must not), so one timer that never fires does.
+   */
+  _addClient(id, client) {
+    this._clients.set(id, client)
+    if (this._clients.size === 1) this._holdEventLoop(true)
+  }
+
+  _removeClient(id) {
+    this._clients.delete(id)
+    if (this._clients.size === 0) this._holdEventLoop(false)
+  }
+
+  _holdEventLoop(hold) {
+    if (!this._loopHold) this._loopHold = setInterval(noop, 2 ** 30)
+    if (hold) this._loopHold.ref()
+    else this._loopHold.unref()
   }
 
   /**
@@ -440,5 +464,7 @@ function parseQuery(query, req) {
   if (query === undefined) return querystring.parse(splitTarget(req.url).query || '')
   return querystring.parse('')
 }
+
+function noop() {}
 
 module.exports = SSE

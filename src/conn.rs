@@ -180,7 +180,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
                     if let Err(reason) = ready!(self.poll_write_out(cx)) {
                         return Poll::Ready(reason);
                     }
-                    self.phase = Phase::Streaming;
+                    if self.phase == Phase::Head {
+                        // Its one slot goes too: an idle client keeps none.
+                        self.out = VecDeque::new();
+                        self.phase = Phase::Streaming;
+                    }
                     match ready!(self.poll_next_batch(cx)) {
                         Ok(()) => {}
                         Err(reason) if graceful(reason) => {

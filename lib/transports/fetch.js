@@ -100,7 +100,7 @@ function fetchStream(sse, request) {
   const url = new URL(request.url, 'http://localhost')
   const lastEventId = lastEventIdOf(request, url)
   const client = new Client(sse, stream.id, request, response, stream, lastEventId)
-  sse._clients.set(stream.id, client)
+  sse._addClient(stream.id, client)
   if (request.signal) {
     if (request.signal.aborted) stream.gone()
     else request.signal.addEventListener('abort', () => stream.gone(), { once: true })

@@ -6,13 +6,15 @@
 // or RST on the shared connection.
 //
 // What user code written for `sse` does with `client.req` and `client.res`
-// keeps working: `req.socket` becomes a DetachedSocket (addresses, socket
+// keeps working: `req.socket` becomes the NativeStream (addresses, socket
 // options applied to the Rust-owned fd, `destroy()`), `res.write` and
 // `res.end` go through the client's queue in order with its events, and
 // `'close'` on req, res and socket fires when the stream ends.
 
 const { EventEmitter } = require('node:events')
+const { isIPv6 } = require('node:net')
 const { writeRaw, endRaw } = require('./raw')
+const { dropEmptyListenerTable } = require('../listeners')
 
 /** Whether this request's socket can be handed to Rust. */
 function canAdopt(req, res) {
@@ -36,23 +38,74 @@ function hasBody(req) {
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined
 }
 
-/** The connection of a native client, standing in for Node's Socket. */
-class DetachedSocket extends EventEmitter {
-  constructor(native, id, socket) {
+/**
+ * One native stream, and the connection its req and res show for Node's
+ * Socket (`req.socket`, `res.socket`): addresses, socket options applied to
+ * the Rust-owned fd, `destroy()`, `'close'`. One object for both, since an
+ * idle client keeps it for as long as it is connected.
+ */
+class NativeStream extends EventEmitter {
+  /**
+   * Hands the socket to the hub. Throws (leaving the socket to Node) if
+   * Rust refuses it; the error's `code` says why (lib/codes.js).
+   */
+  constructor(sse, req, res, headers) {
+    const socket = req.socket
+    const handle = socket._handle
+    handle.readStop()
+    let id
+    try {
+      id = sse._native.adopt(handle.fd, req.httpVersionMinor !== 0, headers)
+    } catch (err) {
+      handle.readStart()
+      throw err
+    }
     super()
-    this._native = native
-    this._id = id
+    dropEmptyListenerTable(this)
+    this.id = id
+    this._sse = sse
+    this._req = req
+    this._res = res
+    this._ended = false
+    this._finished = false
+    this._ignoreAbort = true
+    this.destroyed = false
     this.remoteAddress = socket.remoteAddress
     this.remotePort = socket.remotePort
-    this.remoteFamily = socket.remoteFamily
     this.localAddress = socket.localAddress
     this.localPort = socket.localPort
-    this.encrypted = false
-    this.destroyed = false
-    this.readyState = 'open'
-    this.writable = true
-    /** The last `setTimeout` value (see README: no idle timeout fires). */
-    this.timeout = 0
+    this._server = socket.server || socket._server || null
+    holdServer(this._server)
+    bindRequest(this, req)
+    socket.once('close', () => (this._ignoreAbort = false))
+    socket.destroy()
+    release(req, res, socket, this)
+    bindResponse(this, res)
+  }
+
+  get kind() {
+    return 'native'
+  }
+
+  /** The stand-in for Node's Socket is the stream itself. */
+  get socket() {
+    return this
+  }
+
+  get remoteFamily() {
+    return isIPv6(this.remoteAddress) ? 'IPv6' : 'IPv4'
+  }
+
+  get encrypted() {
+    return false
+  }
+
+  get readyState() {
+    return this.destroyed ? 'closed' : 'open'
+  }
+
+  get writable() {
+    return !this.destroyed
   }
 
   address() {
@@ -60,13 +113,13 @@ class DetachedSocket extends EventEmitter {
   }
 
   setNoDelay(noDelay = true) {
-    this._native.setNoDelay(this._id, Boolean(noDelay))
+    this._sse._native.setNoDelay(this.id, Boolean(noDelay))
     return this
   }
 
   setKeepAlive(enable = false, initialDelay = 0) {
     const delayMs = Number.isFinite(initialDelay) && initialDelay > 0 ? Math.min(initialDelay, 0xffffffff) : 0
-    this._native.setKeepAlive(this._id, Boolean(enable), Math.floor(delayMs))
+    this._sse._native.setKeepAlive(this.id, Boolean(enable), Math.floor(delayMs))
     return this
   }
 
@@ -82,13 +135,13 @@ class DetachedSocket extends EventEmitter {
 
   /** Ends the stream at once, dropping what is still queued. */
   destroy() {
-    if (!this.destroyed) this._native.closeClient(this._id, 'client')
+    if (!this.destroyed) this._sse._native.closeClient(this.id, 'client')
     return this
   }
 
   /** Ends the stream after what is queued, like `client.close()`. */
   end() {
-    if (!this.destroyed) this._native.closeClient(this._id, 'server')
+    if (!this.destroyed) this._sse._native.closeClient(this.id, 'server')
     return this
   }
 
@@ -100,55 +153,11 @@ class DetachedSocket extends EventEmitter {
     return this
   }
 
-  /** Called when the stream ended. */
-  _closed(graceful) {
-    if (this.destroyed) return
-    this.destroyed = true
-    this.writable = false
-    this.readyState = 'closed'
-    if (graceful) this.emit('end')
-    this.emit('close', false)
-  }
-}
-
-/** One native stream: the id in the hub and the req/res it stands behind. */
-class NativeStream {
-  /**
-   * Hands the socket to the hub. Throws (leaving the socket to Node) if
-   * Rust refuses it; the error's `code` says why (lib/codes.js).
-   */
-  constructor(sse, req, res, headers) {
-    const socket = req.socket
-    const handle = socket._handle
-    handle.readStop()
-    try {
-      this.id = sse._native.adopt(handle.fd, req.httpVersionMinor !== 0, headers)
-    } catch (err) {
-      handle.readStart()
-      throw err
-    }
-    this.kind = 'native'
-    this._sse = sse
-    this._req = req
-    this._res = res
-    this._ended = false
-    this._finished = false
-    this.socket = new DetachedSocket(sse._native, this.id, socket)
-    this._server = socket.server || socket._server || null
-    holdServer(this._server)
-    this._ignoreAbort = true
-    bindRequest(this, req)
-    socket.once('close', () => (this._ignoreAbort = false))
-    socket.destroy()
-    release(req, res, socket, this.socket)
-    bindResponse(this, res)
-  }
-
   /** Called when the hub reports the stream ended: tell req, res and socket. */
   ended(reason) {
     const graceful = reason === 'server' || reason === 'shutdown'
     this._ended = true
-    this.socket._closed(graceful)
+    this._closed(graceful)
     releaseServer(this._server)
     const req = this._req
     const res = this._res
@@ -162,7 +171,18 @@ class NativeStream {
     res.destroyed = true
     res.emit('close')
   }
+
+  /** The socket's side of the end: 'end' (graceful) and 'close'. */
+  _closed(graceful) {
+    if (this.destroyed) return
+    this.destroyed = true
+    if (graceful) this.emit('end')
+    this.emit('close', false)
+  }
 }
+
+/** The last `setTimeout` value (see README: no idle timeout fires). */
+NativeStream.prototype.timeout = 0
 
 /**
  * Node counts the connection as gone once its Socket is destroyed, so
@@ -213,7 +233,7 @@ const method = (fn) => ({ value: fn, configurable: true, writable: true })
 const REQUEST = {
   destroy: method(function destroy() {
     const stream = this[kStream]
-    if (!stream._ignoreAbort && !stream.socket.destroyed) stream.socket.destroy()
+    if (!stream._ignoreAbort && !stream.destroyed) stream.destroy()
     return this
   }),
 }
@@ -230,12 +250,12 @@ const RESPONSE = {
   }),
   flushHeaders: method(function flushHeaders() {}),
   destroy: method(function destroy() {
-    this[kStream].socket.destroy()
+    this[kStream].destroy()
     return this
   }),
   writableLength: getter(function writableLength() {
     const stream = this[kStream]
-    return stream.socket.destroyed ? 0 : stream._sse._native.queuedBytes(stream.id) || 0
+    return stream.destroyed ? 0 : stream._sse._native.queuedBytes(stream.id) || 0
   }),
   writableEnded: getter(function writableEnded() {
     return this[kStream]._ended
@@ -260,7 +280,7 @@ function bindResponse(stream, res) {
 /**
  * Lets go of Node's destroyed Socket: `req` and `res` would otherwise keep
  * it, its parser state and its listeners alive for the whole stream (about
- * 2 KiB a client). `req.socket` and `res.socket` become the DetachedSocket.
+ * 2 KiB a client). `req.socket` and `res.socket` become the NativeStream.
  */
 function release(req, res, socket, detached) {
   if (typeof res.detachSocket === 'function' && res.socket === socket) res.detachSocket(socket)
@@ -268,6 +288,7 @@ function release(req, res, socket, detached) {
   // the stream now ends through the hub: unbind them.
   if (typeof res._onPendingData === 'function') res._onPendingData = noop
   res.removeAllListeners('finish')
+  dropEmptyListenerTable(res)
   req.socket = detached
   res.socket = detached
   if (req.client === socket) req.client = detached
