@@ -313,5 +313,16 @@ test('native: binding req and res adds no per-client dictionary (they stay fast-
   assert.equal(hasFastProperties(client.res), true, 'res')
   assert.equal(hasFastProperties(client.req), true, 'req')
   assert.ok(client.res instanceof http.ServerResponse)
+  // An idle client keeps no listener table it does not use (each is a
+  // dictionary of about 190 bytes), and one made later still works.
+  assert.equal(client.req.socket, client.res.socket)
+  for (const emitter of [client, client.req.socket, client.res]) assert.equal(emitter._events, undefined)
+  const heard = []
+  client.on('close', (reason) => heard.push(`client ${reason}`))
+  client.req.socket.on('close', () => heard.push('socket'))
+  client.res.on('close', () => heard.push('res'))
+  assert.equal(client.listenerCount('close'), 1)
   raw.destroy()
+  await eventually(() => heard.length === 3, 5000, 'every close listener')
+  assert.deepEqual(heard.sort(), ['client client', 'res', 'socket'])
 })
