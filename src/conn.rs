@@ -126,12 +126,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
     /// the peer leaving, or no progress for the write timeout end it.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CloseReason>> {
         while !self.out.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES_PER_WRITE];
-            let count = self.out.len().min(MAX_SLICES_PER_WRITE);
-            for (slice, frame) in slices.iter_mut().zip(self.out.iter()) {
-                *slice = IoSlice::new(frame);
-            }
-            match Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]) {
+            match poll_write_front(&mut self.io, cx, &self.out) {
                 Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                     return Poll::Ready(Err(CloseReason::Client));
                 }
@@ -227,6 +222,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Future for Writer<S> {
         this.out.clear();
         this.stall = None;
         Poll::Ready(())
+    }
+}
+
+/// One vectored write of the front of `out`: up to [`MAX_SLICES_PER_WRITE`]
+/// frames. The slices of a few frames (the usual case) are made on the
+/// stack, more in a vector: an array for the most would be 8 KiB to fill
+/// per write.
+fn poll_write_front<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    cx: &mut Context<'_>,
+    out: &VecDeque<Bytes>,
+) -> Poll<std::io::Result<usize>> {
+    const ON_STACK: usize = 16;
+    let count = out.len().min(MAX_SLICES_PER_WRITE);
+    if count <= ON_STACK {
+        let mut slices = [IoSlice::new(&[]); ON_STACK];
+        for (slice, frame) in slices.iter_mut().zip(out) {
+            *slice = IoSlice::new(frame);
+        }
+        Pin::new(io).poll_write_vectored(cx, &slices[..count])
+    } else {
+        let slices: Vec<IoSlice> = out.iter().take(count).map(|b| IoSlice::new(b)).collect();
+        Pin::new(io).poll_write_vectored(cx, &slices)
     }
 }
 
