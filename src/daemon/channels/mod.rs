@@ -511,7 +511,7 @@ impl Channels {
             // glibc maps and unmaps per event) and lets the log thread
             // start writing while the rest is made.
             for chunk in recipients.chunks(LOG_BLOCK_LINES) {
-                self.log.lines(&head, chunk.iter());
+                self.log.lines(&head, chunk);
             }
         });
     }

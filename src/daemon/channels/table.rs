@@ -2,7 +2,7 @@
 //! `status` command prints and whom a publish is logged as sent to. Only
 //! the log reads it; delivery goes through the hub and never waits on it.
 
-use crate::daemon::log::Logger;
+use crate::daemon::log::{escaped, Logger};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
@@ -17,21 +17,12 @@ pub(super) enum Role {
     Controller(&'static str),
 }
 
-/// A client a publish reaches, as the log names it: `7 (127.0.0.1)`.
-pub(super) struct Recipient<'a> {
-    id: u64,
-    host: &'a str,
-}
-
-impl std::fmt::Display for Recipient<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.id, self.host)
-    }
-}
-
 /// One row of the table.
 struct Entry {
     host: String,
+    /// How the log names it when a publish reaches it, `7 (127.0.0.1)`:
+    /// made once here, not per event and recipient.
+    label: Box<str>,
     role: Role,
 }
 
@@ -47,7 +38,8 @@ impl Table {
     }
 
     pub(super) fn insert(&self, id: u64, host: String, role: Role) {
-        self.lock().insert(id, Entry { host, role });
+        let label = escaped(&format!("{id} ({host})")).into_boxed_str();
+        self.lock().insert(id, Entry { host, label, role });
     }
 
     pub(super) fn remove(&self, id: u64) {
@@ -65,10 +57,10 @@ impl Table {
     pub(super) fn with_recipients<R>(
         &self,
         channels: &[&str],
-        each: impl FnOnce(&[Recipient<'_>]) -> R,
+        each: impl FnOnce(&[&str]) -> R,
     ) -> R {
         let rows = self.lock();
-        let found: Vec<Recipient<'_>> = rows
+        let found: Vec<&str> = rows
             .iter()
             .filter(|(_, e)| match &e.role {
                 Role::Client(chs) => {
@@ -76,10 +68,7 @@ impl Table {
                 }
                 _ => false,
             })
-            .map(|(id, e)| Recipient {
-                id: *id,
-                host: &e.host,
-            })
+            .map(|(_, e)| &*e.label)
             .collect();
         each(&found)
     }
