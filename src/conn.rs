@@ -480,6 +480,7 @@ mod tests {
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client.set_nonblocking(true).unwrap();
         let stream = tokio::net::TcpStream::from_std(client).unwrap();
         let writer = serve_tcp(stream, hub.register().unwrap(), settings(true));
         // Every idle client keeps one for as long as it is connected (the
