@@ -95,9 +95,9 @@ declare namespace SSE {
 
   /**
    * What `broadcast` and `publish` return: the number of open local
-   * clients the event was queued for, or, with the `redis` option, a Promise of the event's id (null
-   * for an empty event) that rejects (`code` `'ERR_SSEHUB_BUS'`) when Redis
-   * did not take it.
+   * clients the event was queued for, or, with the `redis` option, a
+   * Promise of the event's id (null for an empty event) that rejects
+   * (`code` `'ERR_SSEHUB_BUS'`) when Redis did not take it.
    */
   type Published<O> = O extends { redis: string | RedisOptions } ? Promise<string | null> : number
 

@@ -36,23 +36,6 @@ pub struct StreamSettings {
     pub write_timeout: Option<Duration>,
 }
 
-/// Serves one client on its socket until it closes (await the writer).
-pub fn serve_tcp(
-    stream: tokio::net::TcpStream,
-    sub: Subscription,
-    settings: StreamSettings,
-) -> Writer<tokio::net::TcpStream> {
-    Writer::new(stream, sub, settings)
-}
-
-/// Serves one client on any byte stream (the tests use in-memory pipes).
-pub async fn serve<S>(stream: S, sub: Subscription, settings: StreamSettings)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    Writer::new(stream, sub, settings).await
-}
-
 /// The writer of one stream, a future that ends when the client is gone.
 ///
 /// Hand-written rather than an `async fn`, because every idle client keeps
@@ -299,13 +282,6 @@ fn advance(out: &mut VecDeque<Bytes>, mut written: usize) {
     }
 }
 
-/// Resolves when the peer closes its side or the connection fails. Any
-/// bytes a client sends after its request are read and ignored.
-#[cfg(test)]
-async fn peer_gone<R: AsyncRead + Unpin>(reader: &mut R) {
-    std::future::poll_fn(|cx| discard_until_eof(reader, cx)).await
-}
-
 /// Reads and drops whatever is readable; ready at EOF or on an error.
 /// The buffer lives on the stack of one poll, not in the writer (which
 /// every idle client keeps), so it can be big enough that a chatty client
@@ -357,6 +333,14 @@ mod tests {
     use crate::frame::Event;
     use crate::hub::{Hub, HubConfig};
     use tokio::io::AsyncReadExt;
+
+    /// Serves one client on an in-memory pipe until it closes.
+    async fn serve<S>(stream: S, sub: crate::hub::Subscription, settings: StreamSettings)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        Writer::new(stream, sub, settings).await
+    }
 
     fn settings(chunked: bool) -> StreamSettings {
         StreamSettings {
@@ -463,7 +447,7 @@ mod tests {
             left: 64 * 1024,
             reads: 0,
         };
-        peer_gone(&mut chatty).await;
+        std::future::poll_fn(|cx| discard_until_eof(&mut chatty, cx)).await;
         assert!(chatty.reads <= 17, "{} reads for 64 KiB", chatty.reads);
     }
 
@@ -482,7 +466,7 @@ mod tests {
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         client.set_nonblocking(true).unwrap();
         let stream = tokio::net::TcpStream::from_std(client).unwrap();
-        let writer = serve_tcp(stream, hub.register().unwrap(), settings(true));
+        let writer = Writer::new(stream, hub.register().unwrap(), settings(true));
         // Every idle client keeps one for as long as it is connected (the
         // async fns it replaced were 728 bytes).
         let size = std::mem::size_of_val(&writer);
@@ -546,7 +530,7 @@ mod slow_tests {
             chunked: true,
             write_timeout: None,
         };
-        let task = tokio::spawn(serve(server, sub, settings));
+        let task = tokio::spawn(Writer::new(server, sub, settings));
         let frame = Bytes::from(vec![b'x'; 1000]);
         let mut pushed = 0;
         while hub.send_to(id, frame.clone()) {

@@ -332,23 +332,6 @@ impl Hub {
         frame.is_empty() || self.send_to(id, frame)
     }
 
-    /// [`Hub::send_framed`] to many clients, in order, under one read of
-    /// the client table; returns how many were queued.
-    pub fn send_framed_to_many(&self, ids: &[ClientId], frame: Bytes) -> usize {
-        self.inner
-            .counters
-            .events_published
-            .fetch_add(ids.len() as u64, Relaxed);
-        if frame.is_empty() {
-            return ids.len();
-        }
-        let clients = read(&self.inner.clients);
-        let found = ids
-            .iter()
-            .filter_map(|id| clients.get(id).map(|c| (*id, c)));
-        self.fan_out_to(found, ids.len(), frame, None)
-    }
-
     /// Queues a frame; returns whether it was queued and the writer's
     /// waker, for the caller to wake (or batch).
     fn deliver(&self, client: &Client, frame: Bytes) -> (bool, Option<Waker>) {
@@ -448,12 +431,16 @@ impl Hub {
     }
 
     fn fan_out(&self, channels: &[&str], frame: Bytes, seq: Option<u64>) -> usize {
-        let targets = self.members_of(channels);
+        self.fan_out_listed(&self.members_of(channels), frame, seq)
+    }
+
+    /// To each of `ids` still connected, in order, once per mention.
+    fn fan_out_listed(&self, ids: &[ClientId], frame: Bytes, seq: Option<u64>) -> usize {
         let clients = read(&self.inner.clients);
-        let found = targets
+        let found = ids
             .iter()
             .filter_map(|id| clients.get(id).map(|c| (*id, c)));
-        self.fan_out_to(found, targets.len(), frame, seq)
+        self.fan_out_to(found, ids.len(), frame, seq)
     }
 
     fn fan_out_to<'a>(
@@ -768,9 +755,9 @@ impl Hub {
         self.inner.open.load(Relaxed)
     }
 
-    /// [`Hub::send_framed_to_many`] whose pushes a runtime thread makes
-    /// (see [`Hub::broadcast_offloaded`]).
-    pub fn send_framed_to_many_offloaded(&self, ids: &[ClientId], frame: Bytes) {
+    /// [`Hub::send_framed`] to many clients, in order, once per mention;
+    /// a runtime thread makes the pushes (see [`Hub::broadcast_offloaded`]).
+    pub fn send_framed_to_many(&self, ids: &[ClientId], frame: Bytes) {
         self.inner
             .counters
             .events_published
@@ -823,11 +810,7 @@ impl Hub {
                 self.fan_out_all(frame, None);
             }
             Offloaded::These(ids, frame) => {
-                let clients = read(&self.inner.clients);
-                let found = ids
-                    .iter()
-                    .filter_map(|id| clients.get(id).map(|c| (*id, c)));
-                self.fan_out_to(found, ids.len(), frame, None);
+                self.fan_out_listed(&ids, frame, None);
             }
         }
     }
@@ -1128,10 +1111,8 @@ mod tests {
         let gone_id = gone.id();
         drop(gone);
         let frame = Bytes::from_static(b"data: x\n\n");
-        assert_eq!(
-            hub.send_framed_to_many(&[a.id(), gone_id, b.id(), a.id()], frame),
-            3
-        );
+        hub.send_framed_to_many(&[a.id(), gone_id, b.id(), a.id()], frame);
+        hub.settle();
         assert_eq!(drain(&a), ["data: x\n\n", "data: x\n\n"]);
         assert_eq!(drain(&b), ["data: x\n\n"]);
         assert_eq!(hub.stats().events_published, 4);
@@ -1288,7 +1269,7 @@ mod tests {
         // Back to back, each one's pushes made by the runtime or by the next.
         for n in 0..200 {
             hub.broadcast_offloaded(frame(&n.to_string()), None);
-            hub.send_framed_to_many_offloaded(&[first.id(), first.id()], frame("twice"));
+            hub.send_framed_to_many(&[first.id(), first.id()], frame("twice"));
         }
         hub.settle();
         assert!(hub.send_to(first.id(), frame("after")));

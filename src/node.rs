@@ -3,7 +3,7 @@
 //!
 //! - native: JS hands over the fd of an accepted plain-TCP socket; Rust
 //!   duplicates it (CLOEXEC), writes the response head and owns the stream
-//!   from then on ([`conn::serve`]);
+//!   from then on ([`conn::Writer`]);
 //! - external (the JS fallback for TLS, HTTP/2, Unix sockets...): the
 //!   client's frames are handed back to JS in batches, to write on `res`.
 //!
@@ -420,7 +420,7 @@ impl NativeHub {
     #[napi(catch_unwind)]
     pub fn send_last_many(&self, clients: Uint32Array) {
         let frame = lock(&self.last_frame).clone();
-        self.hub().send_framed_to_many_offloaded(&clients, frame);
+        self.hub().send_framed_to_many(&clients, frame);
     }
 
     /// Frames an event once and queues it to every client.

@@ -349,7 +349,7 @@ fn has_control(text: &str) -> bool {
 
 /// `text` with its control characters (but tab) written as escapes, so
 /// one log line stays one line whatever a peer sent.
-pub fn escaped(text: &str) -> String {
+fn escaped(text: &str) -> String {
     if !has_control(text) {
         return text.to_string();
     }

@@ -259,7 +259,7 @@ impl HttpConn {
             ..
         } = reply;
         drop((headers, first));
-        crate::conn::serve_tcp(stream, sub, settings).await;
+        crate::conn::Writer::new(stream, sub, settings).await;
         if let Some(on_end) = on_end {
             on_end();
         }
