@@ -48,8 +48,8 @@ class Client extends EventEmitter {
   }
 
   /** The hub (a getter, not a field: one slot less per client). */
-  get _native() {
-    return this._sse._native
+  get _engine() {
+    return this._sse._engine
   }
 
   /** True once the stream has ended. */
@@ -80,7 +80,7 @@ class Client extends EventEmitter {
 
   /** Ends the stream, after everything already sent has been written. */
   close() {
-    if (!this.closed) this._native.closeClient(this.id, 'server')
+    if (!this.closed) this._engine.closeClient(this.id, 'server')
   }
 
   /** The hub's events for this client: a batch (fallback) or the end. */
@@ -94,23 +94,23 @@ class Client extends EventEmitter {
   /** Joins a channel; `sse.publish(channel, ...)` then reaches this client. */
   join(channel) {
     if (this.closed) return false
-    return this._native.join(this.id, String(channel))
+    return this._engine.join(this.id, String(channel))
   }
 
   /** Leaves a channel. Returns false if the client was not in it. */
   leave(channel) {
-    return this._native.leave(this.id, String(channel))
+    return this._engine.leave(this.id, String(channel))
   }
 
   /** The channels this client has joined. */
   get channels() {
-    return this.closed ? [] : this._native.channelsOf(this.id)
+    return this.closed ? [] : this._engine.channelsOf(this.id)
   }
 
   /** Bytes queued for this client and not yet written. */
   get queuedBytes() {
     if (this.closed) return 0
-    return this._native.queuedBytes(this.id) || 0
+    return this._engine.queuedBytes(this.id) || 0
   }
 
   /** Called by SSE when the hub reports the stream ended. */

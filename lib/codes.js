@@ -1,6 +1,6 @@
 'use strict'
 // The `code` of each error the Rust hub throws that JS tells apart
-// (src/node.rs, `Code`). Matched by code, never by message text.
+// (crates/node/crates/core/src/lib.rs, `Code`). Matched by code, never by message text.
 
 module.exports = Object.freeze({
   /** `maxClients` are connected. */

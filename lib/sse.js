@@ -6,7 +6,7 @@
 const { EventEmitter } = require('node:events')
 const querystring = require('node:querystring')
 const { NativeHub } = require('../binding')
-const { Hub } = require('./hub')
+const { Engine } = require('./engine')
 const Client = require('./client')
 const codes = require('./codes')
 const { toFields, framed } = require('./message')
@@ -37,11 +37,11 @@ class SSE extends EventEmitter {
     this._lastFields = null
     this._flush = () => {
       this._flushScheduled = false
-      this._native.flush()
+      this._engine.flush()
     }
     /** Requests whose takeover failed (no fd left, peer already gone). */
     this._takeoverFailures = 0
-    this._native = createHub(this.options.hub, (id, reason, data) => this._onHubEvent(id, reason, data))
+    this._engine = createHub(this.options.hub, (id, reason, data) => this._onHubEvent(id, reason, data))
     /** Publishes go through Redis to every node (the `redis` option). */
     this._bus = this.options.hub.redisUrl !== undefined
     this._headers = Object.freeze(Object.fromEntries(this.options.hub.headers))
@@ -129,9 +129,9 @@ class SSE extends EventEmitter {
    */
   _welcome(client, query, lastEventId) {
     const resuming = lastEventId !== null && this.options.history > 0
-    if (resuming) this._native.hold(client.id)
+    if (resuming) this._engine.hold(client.id)
     this.emit('connection', client, query)
-    if (resuming && !client.closed) this._native.resume(client.id, lastEventId)
+    if (resuming && !client.closed) this._engine.resume(client.id, lastEventId)
   }
 
   /**
@@ -249,12 +249,12 @@ class SSE extends EventEmitter {
     // loop: when the fields equal the last send's (compared by value, so a
     // changed argument always gets a fresh frame), Rust sends the frame it
     // already made, as a broadcast would; the ids of one tick cross napi
-    // together (lib/hub.js).
+    // together (lib/engine.js).
     const last = this._lastFields
     if (last !== null && fields[0] === last[0] && fields[1] === last[1] && fields[2] === last[2] && fields[3] === last[3]) {
-      return this._native.sendLast(id)
+      return this._engine.sendLast(id)
     }
-    const queued = framed(() => this._native.send(id, ...fields))
+    const queued = framed(() => this._engine.send(id, ...fields))
     this._lastFields = fields
     return queued
   }
@@ -263,7 +263,7 @@ class SSE extends EventEmitter {
   _sendData(id, data) {
     const last = this._lastFields
     if (last !== null && last[1] === data && last[0] === undefined && last[2] === undefined && last[3] === undefined) {
-      return this._native.sendLast(id)
+      return this._engine.sendLast(id)
     }
     return this._sendFields(id, [undefined, data, undefined, undefined])
   }
@@ -321,7 +321,7 @@ class SSE extends EventEmitter {
     const fields = toFields(args)
     if (this._bus) return this._publishEverywhere(null, fields)
     if (fields === null) return 0
-    return framed(() => this._native.broadcast(...fields))
+    return framed(() => this._engine.broadcast(...fields))
   }
 
   /**
@@ -334,7 +334,7 @@ class SSE extends EventEmitter {
     const fields = toFields(args)
     if (this._bus) return this._publishEverywhere(channels, fields)
     if (fields === null) return 0
-    return framed(() => this._native.publish(channels, ...fields))
+    return framed(() => this._engine.publish(channels, ...fields))
   }
 
   /**
@@ -344,7 +344,7 @@ class SSE extends EventEmitter {
    */
   _publishEverywhere(channels, fields) {
     if (fields === null) return Promise.resolve(null)
-    return this._native.busPublish(channels, ...fields).then(settled)
+    return this._engine.busPublish(channels, ...fields).then(settled)
   }
 
   /** Number of connected clients. */
@@ -354,7 +354,7 @@ class SSE extends EventEmitter {
 
   /** Counters of the hub. */
   stats() {
-    const s = this._native.stats()
+    const s = this._engine.stats()
     let fallback = 0
     for (const client of this._clients.values()) if (client.transport === 'fallback') fallback++
     return {
@@ -362,7 +362,7 @@ class SSE extends EventEmitter {
       nativeClients: this._clients.size - fallback,
       fallbackClients: fallback,
       takeoverFailures: this._takeoverFailures,
-      bus: this._native.busStats(),
+      bus: this._engine.busStats(),
     }
   }
 
@@ -375,7 +375,7 @@ class SSE extends EventEmitter {
     let resolve
     const promise = new Promise((r) => (resolve = r))
     this._closing = { promise, resolve }
-    this._native.closeAll()
+    this._engine.closeAll()
     if (this._clients.size === 0) resolve()
     return promise
   }
@@ -388,7 +388,7 @@ class SSE extends EventEmitter {
 /** The hub, with the redis option's URL checked by Rust: a TypeError if bad. */
 function createHub(options, onEvent) {
   try {
-    return new Hub(new NativeHub(options, onEvent))
+    return new Engine(new NativeHub(options, onEvent))
   } catch (err) {
     if (err && err.code === codes.INVALID_OPTION) throw Object.assign(new TypeError(err.message), { code: err.code })
     throw err

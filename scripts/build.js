@@ -2,7 +2,8 @@
 // Builds the native addon and the daemon binary (release) and copies them
 // next to index.js under the napi-rs names for this platform, e.g.
 // ssehub.linux-x64-gnu.node and ssehub-daemon.linux-x64-gnu. The addon is
-// built without the daemon and the binary without napi (cargo features).
+// its own crate (crates/node) and the binary another (crates/daemon):
+// the addon carries no daemon code and the binary no napi.
 // In the repository they are also copied into npm/<platform>/ (what
 // `napi artifacts` does), so `npm pack` there makes the platform package.
 //
@@ -95,13 +96,13 @@ function install(from, to, mode) {
   fs.renameSync(tmp, to)
 }
 
-cargo(['build', '--lib', '--no-default-features', '--features', 'node'])
-const libName = { darwin: 'libssehub.dylib', win32: 'ssehub.dll' }[process.platform] || 'libssehub.so'
+cargo(['build', '--package', 'ssehub-node'])
+const libName = { darwin: 'libssehub_node.dylib', win32: 'ssehub_node.dll' }[process.platform] || 'libssehub_node.so'
 const builtAddon = path.join(targetDir, profile, libName)
 install(builtAddon, localAddonPath())
 say(`built ${path.basename(localAddonPath())}`)
 
-cargo(['build', '--bin', 'ssehub', '--no-default-features', '--features', 'daemon'])
+cargo(['build', '--package', 'ssehub-daemon', '--bin', 'ssehub'])
 const exe = process.platform === 'win32' ? 'ssehub.exe' : 'ssehub'
 const builtDaemon = path.join(targetDir, profile, exe)
 install(builtDaemon, localDaemonPath(), 0o755)

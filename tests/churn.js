@@ -53,7 +53,7 @@ async function addonServer() {
 }
 
 async function daemonServer() {
-  const { start, raw, split } = require('../__test__/daemon-util')
+  const { start, raw, split } = require('../__test__/helpers/daemon')
   const [port, metrics] = [await lib.freePort(), await lib.freePort()]
   const d = start(['channels', '-n', '-l', '/dev/null', '-p', `127.0.0.1:${port}`, '--metrics', String(metrics),
     '--heartbeat', '1'], { env: { SSEHUB_THREADS: '2' } })

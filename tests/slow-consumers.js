@@ -52,7 +52,7 @@ async function addonServer() {
 }
 
 async function daemonServer() {
-  const { start, raw, split } = require('../__test__/daemon-util')
+  const { start, raw, split } = require('../__test__/helpers/daemon')
   const [port, ctlPort, metrics] = [await lib.freePort(), await lib.freePort(), await lib.freePort()]
   // The log goes to /dev/null: SSE-Server's format logs every delivery
   // with its data, hundreds of MB here.

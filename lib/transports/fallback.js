@@ -20,26 +20,26 @@ class FallbackStream {
    */
   constructor(sse, req, res, headers) {
     this._sse = sse
-    this._native = sse._native
+    this._engine = sse._engine
     this._server = sse.server
     /** Set once `res.end()` was called by user code (or the hub ended the stream). */
     this._ended = false
     this.kind = 'fallback'
-    this.id = this._native.attach()
+    this.id = this._engine.attach()
     this._req = req
     this.res = res
     this.maxQueueBytes = sse.options.maxQueueBytes
     /** The biggest batch written since the response buffer was last empty. */
     this.biggest = 0
-    this._ack = () => this._native.ack(this.id)
+    this._ack = () => this._engine.ack(this.id)
     if (req.socket && typeof req.socket.setNoDelay === 'function') req.socket.setNoDelay(true)
     try {
       res.writeHead(200, headers)
     } catch (err) {
-      this._native.closeClient(this.id, 'client') // never opened: do not hold a slot
+      this._engine.closeClient(this.id, 'client') // never opened: do not hold a slot
       throw err
     }
-    const gone = () => this._native.closeClient(this.id, 'client')
+    const gone = () => this._engine.closeClient(this.id, 'client')
     this._gone = gone
     res.on('close', gone)
     res.on('error', gone)
@@ -62,7 +62,7 @@ class FallbackStream {
     this.biggest = Math.max(this.biggest, buffer.length)
     const flowing = this._own.write.call(res, buffer)
     const uncounted = this.biggest > this.maxQueueBytes ? this.biggest : 0
-    if (res.writableLength - uncounted > this.maxQueueBytes) return this._native.closeClient(this.id, 'slow')
+    if (res.writableLength - uncounted > this.maxQueueBytes) return this._engine.closeClient(this.id, 'slow')
     if (flowing) this._ack()
     else res.once('drain', this._ack)
   }

@@ -28,9 +28,9 @@ class FetchStream {
    * @param {import('../sse')} sse
    */
   constructor(sse) {
-    this._native = sse._native
+    this._engine = sse._engine
     this.kind = 'fallback'
-    this.id = this._native.attach()
+    this.id = this._engine.attach()
     this._done = false
     /** A batch was enqueued and the reader has not taken it yet. */
     this._unacked = false
@@ -41,7 +41,7 @@ class FetchStream {
       pull: () => {
         if (!this._unacked) return
         this._unacked = false
-        this._native.ack(this.id)
+        this._engine.ack(this.id)
       },
       cancel: () => this.gone(),
     })
@@ -51,14 +51,14 @@ class FetchStream {
   gone() {
     if (this._done) return
     this._done = true
-    this._native.closeClient(this.id, 'client')
+    this._engine.closeClient(this.id, 'client')
   }
 
   /** Enqueues one batch from the hub; the next comes once the reader took it. */
   deliver(buffer) {
     if (this._done) return
     this._controller.enqueue(buffer)
-    if (this._controller.desiredSize > 0) this._native.ack(this.id)
+    if (this._controller.desiredSize > 0) this._engine.ack(this.id)
     else this._unacked = true
   }
 

@@ -55,7 +55,7 @@ class NativeStream extends EventEmitter {
     handle.readStop()
     let id
     try {
-      id = sse._native.adopt(handle.fd, req.httpVersionMinor !== 0, headers)
+      id = sse._engine.adopt(handle.fd, req.httpVersionMinor !== 0, headers)
     } catch (err) {
       handle.readStart()
       throw err
@@ -113,13 +113,13 @@ class NativeStream extends EventEmitter {
   }
 
   setNoDelay(noDelay = true) {
-    this._sse._native.setNoDelay(this.id, Boolean(noDelay))
+    this._sse._engine.setNoDelay(this.id, Boolean(noDelay))
     return this
   }
 
   setKeepAlive(enable = false, initialDelay = 0) {
     const delayMs = Number.isFinite(initialDelay) && initialDelay > 0 ? Math.min(initialDelay, 0xffffffff) : 0
-    this._sse._native.setKeepAlive(this.id, Boolean(enable), Math.floor(delayMs))
+    this._sse._engine.setKeepAlive(this.id, Boolean(enable), Math.floor(delayMs))
     return this
   }
 
@@ -135,13 +135,13 @@ class NativeStream extends EventEmitter {
 
   /** Ends the stream at once, dropping what is still queued. */
   destroy() {
-    if (!this.destroyed) this._sse._native.closeClient(this.id, 'client')
+    if (!this.destroyed) this._sse._engine.closeClient(this.id, 'client')
     return this
   }
 
   /** Ends the stream after what is queued, like `client.close()`. */
   end() {
-    if (!this.destroyed) this._sse._native.closeClient(this.id, 'server')
+    if (!this.destroyed) this._sse._engine.closeClient(this.id, 'server')
     return this
   }
 
@@ -255,7 +255,7 @@ const RESPONSE = {
   }),
   writableLength: getter(function writableLength() {
     const stream = this[kStream]
-    return stream.destroyed ? 0 : stream._sse._native.queuedBytes(stream.id) || 0
+    return stream.destroyed ? 0 : stream._sse._engine.queuedBytes(stream.id) || 0
   }),
   writableEnded: getter(function writableEnded() {
     return this[kStream]._ended

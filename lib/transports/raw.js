@@ -32,7 +32,7 @@ function writeRaw(stream, chunk, encoding, callback) {
     if (typeof callback === 'function') process.nextTick(callback, err)
     return false
   }
-  const queued = stream._sse._native.writeRaw(stream.id, toBuffer(chunk, encoding))
+  const queued = stream._sse._engine.writeRaw(stream.id, toBuffer(chunk, encoding))
   stream._sse._flushSoon()
   if (typeof callback === 'function') process.nextTick(callback, queued ? null : Object.assign(new Error('the client is gone'), { code: 'ERR_STREAM_DESTROYED' }))
   return queued
@@ -46,7 +46,7 @@ function endRaw(stream, res, chunk, encoding, callback) {
   if (typeof callback === 'function') res.once('finish', callback)
   if (stream._ended) return
   stream._ended = true
-  stream._sse._native.closeClient(stream.id, 'server')
+  stream._sse._engine.closeClient(stream.id, 'server')
 }
 
 function toBuffer(chunk, encoding) {

@@ -1,0 +1,213 @@
+//! The start-up and stop every mode shares: listeners bound with one error
+//! style, the descriptor budget, the signals, the tasks, the drain. A mode
+//! builds its state and its [`Service`]s, hands them to an [`App`] and
+//! waits in [`App::run`].
+
+use super::exit::{self, fail, Fail};
+use super::net::addr;
+use super::net::head::Limits;
+use super::net::server::{self, Listener, Service};
+use super::net::shutdown::{self, Shutdown};
+use ssehub_core::hub::Hub;
+use ssehub_core::queue::CloseReason;
+use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+/// Descriptors kept out of the web port's reach: the control port and
+/// metrics connections below, the FIFO, the log, listeners, the runtime's
+/// own. At the limit the web port waits; these keep working.
+const PRIVATE_RESERVE: usize = 128;
+/// Control and metrics connections served at once (further ones wait).
+pub const PRIVATE_CONNECTIONS: usize = 64;
+/// Web connections kept beyond the client limit for one-shot requests
+/// (publishing, tokens, status, the 503 itself), so a full hub still
+/// answers instead of leaving new connections unaccepted.
+const ONE_SHOT_HEADROOM: usize = 1_000;
+
+/// How many descriptors this process may open: the soft limit, first
+/// raised to the hard one (as Go's runtime does at start).
+fn open_file_limit() -> usize {
+    // SAFETY: getrlimit/setrlimit read and write one local struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+        usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
+    }
+}
+
+/// The web port's share of the descriptors, and the client limit.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Connections the web port serves at once.
+    pub web_connections: usize,
+    /// Streaming clients at once (0 = as many as the descriptors allow).
+    pub max_clients: usize,
+}
+
+impl Budget {
+    /// The budget for an asked client limit (`None`: the default, which
+    /// follows the open-file limit).
+    pub fn new(asked: Option<usize>) -> Budget {
+        Budget::for_limit(open_file_limit(), asked)
+    }
+
+    fn for_limit(fds: usize, asked: Option<usize>) -> Budget {
+        let web = fds.saturating_sub(PRIVATE_RESERVE).max(16);
+        let headroom = ONE_SHOT_HEADROOM.min(web / 10).max(1);
+        let max_clients = match asked {
+            None => web - headroom,
+            Some(n) => n,
+        };
+        let web_connections = match max_clients {
+            0 => web,
+            n => n.saturating_add(headroom).min(web),
+        };
+        Budget {
+            web_connections,
+            max_clients,
+        }
+    }
+}
+
+/// A `max-clients` value: a whole number, 0 for no limit.
+pub fn parse_max_clients(value: &str) -> Result<usize, String> {
+    value
+        .parse()
+        .map_err(|_| format!("max-clients takes a whole number (0 = no limit), not '{value}'"))
+}
+
+/// Binds `[host:]port` (an empty host: every interface), or the one-line
+/// error every mode gives for it.
+pub async fn bind(spec: &str, default_host: &str) -> Result<TcpListener, Fail> {
+    addr::bind(spec, default_host)
+        .await
+        .map_err(|e| fail(exit::CANT_CREATE, format!("cannot listen on {spec}: {e}")))
+}
+
+/// A running mode: its stop signal and its tasks.
+pub struct App {
+    pub shutdown: Shutdown,
+    pub limits: Limits,
+    tasks: Vec<JoinHandle<()>>,
+    /// Stops the operator listeners once the drain is over, so that
+    /// `/readyz` can say 503 while it lasts.
+    ops_stop: Shutdown,
+    ops_tasks: Vec<JoinHandle<()>>,
+    /// Connection numbers, shared by every listener (log lines use them).
+    pub ids: Arc<AtomicU64>,
+}
+
+impl App {
+    /// Watches SIGTERM/SIGINT (`said` is told which one came).
+    pub fn new(
+        limits: Limits,
+        first_id: u64,
+        said: impl Fn(&str) + Send + 'static,
+    ) -> Result<App, Fail> {
+        let shutdown = Shutdown::default();
+        shutdown::on_signals(shutdown.clone(), said)
+            .map_err(|e| fail(exit::OS, format!("cannot watch signals: {e}")))?;
+        Ok(App {
+            shutdown,
+            limits,
+            tasks: Vec::new(),
+            ops_stop: Shutdown::default(),
+            ops_tasks: Vec::new(),
+            ids: Arc::new(AtomicU64::new(first_id)),
+        })
+    }
+
+    /// Serves HTTP on `tcp` with `service`, at most `max_connections` at
+    /// once.
+    pub fn serve(
+        &mut self,
+        tcp: TcpListener,
+        tls: Option<TlsAcceptor>,
+        max_connections: usize,
+        service: Arc<dyn Service>,
+    ) {
+        let listener = self.listener(tcp, tls, max_connections);
+        let task = server::serve(listener, service, self.shutdown.clone());
+        self.spawn(task);
+    }
+
+    /// Serves an operator listener (metrics, health, status): it stays up
+    /// through the drain, answering `/readyz` with 503, and stops last.
+    pub fn serve_ops(&mut self, tcp: TcpListener, service: Arc<dyn Service>) {
+        let listener = self.listener(tcp, None, PRIVATE_CONNECTIONS);
+        let task = server::serve(listener, service, self.ops_stop.clone());
+        self.ops_tasks.push(tokio::spawn(task));
+    }
+
+    /// A listener on `tcp` with this app's limits and numbering.
+    pub fn listener(
+        &self,
+        tcp: TcpListener,
+        tls: Option<TlsAcceptor>,
+        max_connections: usize,
+    ) -> Listener {
+        Listener {
+            tcp,
+            tls,
+            max_connections,
+            ids: self.ids.clone(),
+            limits: self.limits,
+        }
+    }
+
+    /// Runs `task` until it ends; [`App::run`] waits for it.
+    pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.push(tokio::spawn(task));
+    }
+
+    /// Waits for the stop signal, ends every stream of `hub` cleanly and
+    /// waits for the tasks (each listener drains within its grace time).
+    pub async fn run(self, hub: &Hub) -> i32 {
+        self.shutdown.wait().await;
+        hub.close_all(CloseReason::Shutdown);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.ops_stop.trigger();
+        for task in self.ops_tasks {
+            let _ = task.await;
+        }
+        exit::OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_client_limit_follows_the_descriptors_and_keeps_a_reserve() {
+        let b = Budget::for_limit(20_000, None);
+        assert_eq!(b.web_connections, 20_000 - PRIVATE_RESERVE);
+        assert_eq!(b.max_clients, b.web_connections - ONE_SHOT_HEADROOM);
+        let small = Budget::for_limit(256, None);
+        assert_eq!(small.web_connections, 128);
+        assert!(small.max_clients < small.web_connections);
+        let asked = Budget::for_limit(20_000, Some(100));
+        assert_eq!((asked.max_clients, asked.web_connections), (100, 1_100));
+        let unlimited = Budget::for_limit(20_000, Some(0));
+        assert_eq!(unlimited.web_connections, 20_000 - PRIVATE_RESERVE);
+        let too_many = Budget::for_limit(1_000, Some(50_000));
+        assert_eq!(too_many.web_connections, 1_000 - PRIVATE_RESERVE);
+    }
+}

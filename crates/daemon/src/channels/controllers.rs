@@ -1,0 +1,264 @@
+//! The channels mode's publishers: controllers on the control port and
+//! the FIFO speaking the text protocol of [`super::control`], and queries
+//! on the web port. No reply is ever written to a controller.
+
+use super::control::{self, Ended, Input, Line, Pair};
+use super::fifo;
+use super::table::Role;
+use super::Channels;
+use crate::net::peer::Conn;
+use crate::net::server::{accept_loop, Listener};
+use ssehub_core::bus::Receipt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::unix::pipe;
+use tokio_rustls::TlsAcceptor;
+
+/// A controller that sends nothing for this long is closed (a script that
+/// publishes now and then keeps its connection; a forgotten one does not
+/// hold a descriptor forever).
+const CONTROLLER_IDLE: Duration = Duration::from_secs(600);
+/// How often the FIFO's path is checked for a replaced file.
+const FIFO_CHECK: Duration = Duration::from_secs(1);
+
+/// Serves the control port until shutdown, on the shared accept loop.
+pub(super) async fn control_port(ch: Arc<Channels>, listener: Listener) {
+    let shutdown = ch.shutdown.clone();
+    accept_loop(
+        listener,
+        shutdown,
+        move |stream, conn, tls, limits, slot| {
+            let ch = ch.clone();
+            async move {
+                let _slot = slot;
+                let host = conn.peer.ip().to_string();
+                ch.log.line(format_args!(
+                    "Got new controller connection {} from {host}",
+                    conn.id
+                ));
+                match tls {
+                    None => controller(&ch, stream, &conn).await,
+                    Some(acceptor) => tls_controller(&ch, stream, &conn, acceptor, limits).await,
+                }
+                ch.log
+                    .line(format_args!("Closing connection {} ({host})", conn.id));
+            }
+        },
+    )
+    .await
+}
+
+async fn tls_controller(
+    ch: &Arc<Channels>,
+    stream: tokio::net::TcpStream,
+    conn: &Conn,
+    acceptor: TlsAcceptor,
+    limits: crate::net::head::Limits,
+) {
+    let handshake = acceptor.accept(stream);
+    match tokio::time::timeout(limits.head_timeout, handshake).await {
+        Ok(Ok(s)) => controller(ch, s, conn).await,
+        Ok(Err(e)) => ch
+            .log
+            .line(format_args!("Cannot set up SSL to {}: {e}", conn.id)),
+        Err(_) => ch.log.line(format_args!(
+            "Cannot set up SSL to {}: handshake timed out",
+            conn.id
+        )),
+    }
+}
+
+/// One control-port connection: lines until EOF, a too-long line, idle
+/// time, or shutdown.
+async fn controller<S>(ch: &Arc<Channels>, stream: S, conn: &Conn)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (id, host) = (conn.id, conn.peer.ip().to_string());
+    ch.table
+        .insert(id, host.clone(), Role::Controller("socket"));
+    let lines = control::read_lines(stream, Some(CONTROLLER_IDLE), |input| {
+        ch.control_input(id, &host, input, true)
+    });
+    tokio::select! {
+        ended = lines => ch.log_ended(id, &host, ended),
+        _ = ch.shutdown.wait() => {}
+    }
+    ch.table.remove(id);
+}
+
+/// Reads the FIFO until shutdown. When its path is removed or replaced
+/// (a new FIFO made there), the new one is opened: writers to it would
+/// otherwise hang while the old file is read forever.
+pub(super) async fn read_fifo(ch: Arc<Channels>, mut rx: pipe::Receiver, id: u64, path: String) {
+    loop {
+        let opened = fifo::identity(&path);
+        let replaced = async {
+            loop {
+                tokio::time::sleep(FIFO_CHECK).await;
+                if fifo::identity(&path) != opened {
+                    return;
+                }
+            }
+        };
+        let lines =
+            control::read_lines(rx, None, |input| ch.control_input(id, &path, input, false));
+        tokio::select! {
+            ended = lines => return ch.log_ended(id, &path, ended),
+            _ = replaced => {}
+            _ = ch.shutdown.wait() => return,
+        }
+        rx = match reopen(&ch, &path).await {
+            Some(rx) => rx,
+            None => return,
+        };
+    }
+}
+
+/// Opens the FIFO at `path` again (making it if it is gone), retrying
+/// until it works or the daemon stops.
+async fn reopen(ch: &Channels, path: &str) -> Option<pipe::Receiver> {
+    loop {
+        match fifo::open(path, ch.fifo_mode) {
+            Ok(rx) => {
+                ch.log.line(format_args!(
+                    "FIFO {path} was replaced; reading the new one"
+                ));
+                return Some(rx);
+            }
+            Err(e) => ch
+                .log
+                .line(format_args!("Warning: FIFO file {path}: {e}; retrying")),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(FIFO_CHECK) => {}
+            _ = ch.shutdown.wait() => return None,
+        }
+    }
+}
+
+impl Channels {
+    /// Logs why a controller stopped, when it was not an ordinary end.
+    fn log_ended(&self, id: u64, host: &str, ended: Ended) {
+        match ended {
+            Ended::Error { error, partial } => {
+                self.log
+                    .line(format_args!("Warning: reading from {id} ({host}): {error}"));
+                if partial > 0 {
+                    self.log.line(format_args!(
+                        "Warning: dropped an unterminated line of {partial} bytes from {id} ({host})"
+                    ));
+                }
+            }
+            Ended::Idle => self.log.line(format_args!(
+                "Closing idle controller {id} ({host}): nothing for {}s",
+                CONTROLLER_IDLE.as_secs()
+            )),
+            Ended::Eof | Ended::Stopped => {}
+        }
+    }
+
+    /// Handles one input of a controller; false closes the controller.
+    fn control_input(
+        self: &Arc<Self>,
+        id: u64,
+        host: &str,
+        input: Input,
+        close_on_long: bool,
+    ) -> bool {
+        let text = match input {
+            Input::TooLong => {
+                self.log.line(format_args!(
+                    "Warning: line longer than {} bytes from {id} ({host})",
+                    control::MAX_LINE
+                ));
+                return !close_on_long;
+            }
+            Input::Nul => {
+                self.log.line(format_args!(
+                    "Warning: ignoring a line with a NUL byte from {id} ({host})"
+                ));
+                return true;
+            }
+            Input::Line { text, lossy } => {
+                if lossy {
+                    self.log.line(format_args!(
+                        "Warning: invalid UTF-8 from {id} ({host}), replaced by U+FFFD"
+                    ));
+                }
+                text
+            }
+        };
+        match control::parse(&text) {
+            Line::Empty => self.log.line(format_args!(
+                "Warning: ignoring an empty line from {id} ({host})"
+            )),
+            Line::Command(cmd) => {
+                self.log
+                    .line(format_args!("Received from {id} ({host}): {cmd}"));
+                self.command(cmd);
+            }
+            Line::Publish {
+                target,
+                channel,
+                event,
+                data,
+            } => {
+                self.log
+                    .line(format_args!("Received from {id} ({host}): {target}={data}"));
+                if let Some(receipt) = self.publish(&[channel], event, data) {
+                    self.follow_up(receipt, event);
+                }
+            }
+        }
+        true
+    }
+
+    /// The pairs of a publishing query, in order; returns the publishes
+    /// through Redis still to be confirmed.
+    pub(super) fn run_query(
+        &self,
+        conn: &Conn,
+        channels: &[String],
+        query: &str,
+    ) -> Vec<(String, Receipt)> {
+        let mut pending = Vec::new();
+        let host = conn.peer.ip().to_string();
+        let targets: Vec<&str> = channels.iter().map(String::as_str).collect();
+        for pair in control::query_pairs(query) {
+            match pair {
+                Pair::Event(name, value) => {
+                    self.log.line(format_args!(
+                        "Received from {} ({host}): {name}={value}",
+                        conn.id
+                    ));
+                    if let Some(receipt) = self.publish(&targets, &name, &value) {
+                        pending.push((name, receipt));
+                    }
+                }
+                Pair::Command(cmd) => {
+                    self.log
+                        .line(format_args!("Received from {} ({host}): {cmd}", conn.id));
+                    if self.allow_commands {
+                        self.command(&cmd);
+                    } else {
+                        self.log.line("Commands not allowed from web clients.");
+                    }
+                }
+            }
+        }
+        pending
+    }
+
+    /// `status`, `halt` or an unknown command.
+    fn command(&self, cmd: &str) {
+        match cmd {
+            "halt" => self.shutdown.trigger(),
+            "status" => self.table.log_status(&self.log, self.log_slot.as_ref()),
+            _ => self
+                .log
+                .line(format_args!("Warning: Unknown command: {cmd}")),
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! The jwt mode's two listeners: clients streaming `/events/` with a
+//! token, and the control listener (tokens, emits, the operator side).
+
+use super::token::{self, Session};
+use super::Jwt;
+use crate::metrics::{forbidden_host, loopback_host};
+use crate::net::form::{BodyError, Form};
+use crate::net::head::RequestInfo;
+use crate::net::peer::Conn;
+use crate::net::reply::{date, go_error, reply, ReplyBody};
+use crate::net::server::{Opening, Reply, Service};
+use crate::net::stream::StreamReply;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use ssehub_core::bus::{Body, Message};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Largest form body accepted on the control listener.
+const FORM_LIMIT: usize = 1 << 20;
+
+/// What a client-listener request asks for.
+enum Route {
+    /// `/events` without the slash: Go's `ServeMux` redirect.
+    Redirect,
+    /// A stream under `/events/`.
+    Stream,
+    NotFound,
+}
+
+fn route(req: &dyn RequestInfo) -> Route {
+    match req.path() {
+        "/events" => Route::Redirect,
+        p if p.starts_with("/events/") => Route::Stream,
+        _ => Route::NotFound,
+    }
+}
+
+/// The client listener's [`Service`].
+pub(super) struct Clients(pub(super) Arc<Jwt>);
+
+impl Service for Clients {
+    fn open_stream(&self, req: &dyn RequestInfo, _conn: &Conn) -> Opening {
+        if self.0.access.preflight(req).is_some() {
+            return Opening::NotAStream;
+        }
+        match route(req) {
+            Route::Stream => open(&self.0, req),
+            Route::Redirect | Route::NotFound => Opening::NotAStream,
+        }
+    }
+
+    fn handle(self: Arc<Self>, req: Request<Incoming>, conn: Conn) -> Reply {
+        if let Some(res) = self.0.access.preflight(&req) {
+            return Box::pin(async move { res });
+        }
+        let res = match route(&req) {
+            Route::Redirect => redirect(&req, "/events/"),
+            Route::NotFound => not_found(),
+            Route::Stream => match open(&self.0, &req) {
+                Opening::Stream(stream) => stream.into_hyper(&conn),
+                Opening::Refused(res) => res,
+                Opening::NotAStream => unreachable!("a stream route opens or refuses"),
+            },
+        };
+        Box::pin(async move { res })
+    }
+}
+
+/// The session a request's token admits, if any.
+fn session(jwt: &Jwt, req: &dyn RequestInfo) -> Option<Session> {
+    let token = jwt.access.token(req)?;
+    token::verify(&jwt.secret, &token, now()).ok()
+}
+
+/// Opens the stream of a request with a valid token, as the original:
+/// 401 without one, 503 when the hub is full.
+fn open(jwt: &Arc<Jwt>, req: &dyn RequestInfo) -> Opening {
+    let cors = jwt.access.cors_headers(req);
+    let Some(session) = session(jwt, req) else {
+        let mut res = go_error(StatusCode::UNAUTHORIZED, "Unauthorized");
+        for (name, value) in &cors {
+            if let Ok(v) = hyper::header::HeaderValue::from_str(value) {
+                res.headers_mut().append(*name, v);
+            }
+        }
+        return Opening::Refused(res);
+    };
+    let Ok(sub) = jwt.hub.register() else {
+        return Opening::Refused(
+            jwt.refuse
+                .answer(|| go_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")),
+        );
+    };
+    // A session resuming through Redis is held before it joins anything.
+    let resume = req
+        .header("last-event-id")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .filter(|_| jwt.bus.numbers_events());
+    if resume.is_some() {
+        jwt.bus.hold(sub.id());
+    }
+    jwt.hub.join(sub.id(), &channel_key(&session.channel));
+    jwt.hub
+        .join(sub.id(), &user_key(&session.channel, &session.user_id));
+    if let Some(last_id) = resume {
+        jwt.bus.resume(sub.id(), last_id);
+    }
+    jwt.log.line("Added new client");
+    let (ending, path) = (jwt.clone(), req.path().to_string());
+    let http10 = req.http10();
+    let mut headers = vec![("Cache-Control", "no-cache".to_string())];
+    if !http10 {
+        headers.push(("Connection", "keep-alive".into()));
+    }
+    headers.extend([
+        ("Content-Type", "text/event-stream".into()),
+        ("X-Accel-Buffering", "no".into()),
+        ("Date", date()),
+    ]);
+    headers.extend(cors);
+    if !http10 {
+        headers.push(("Transfer-Encoding", "chunked".into()));
+    }
+    Opening::Stream(StreamReply {
+        sub,
+        headers,
+        first: None,
+        http10,
+        on_end: Some(Box::new(move || {
+            ending.log.line("HTTP connection just closed.");
+            ending.log.line("Removed client");
+            ending
+                .log
+                .line(format_args!("Finished HTTP request at  {path}"));
+        })),
+    })
+}
+
+/// The control listener's [`Service`].
+pub(super) struct Control(pub(super) Arc<Jwt>);
+
+impl Service for Control {
+    fn open_stream(&self, _req: &dyn RequestInfo, _conn: &Conn) -> Opening {
+        Opening::NotAStream
+    }
+
+    fn handle(self: Arc<Self>, req: Request<Incoming>, conn: Conn) -> Reply {
+        Box::pin(control(self.0.clone(), req, conn))
+    }
+}
+
+async fn control(jwt: Arc<Jwt>, req: Request<Incoming>, conn: Conn) -> Response<ReplyBody> {
+    if !loopback_host(&req, &conn) {
+        return forbidden_host();
+    }
+    let path = req.uri().path().to_string();
+    if let Some(res) = jwt.ops.reply(&path, &jwt.hub, &jwt.log) {
+        return res;
+    }
+    if path == "/token" || path == "/emit" {
+        return redirect(&req, &format!("{path}/"));
+    }
+    let is_emit = if path.starts_with("/token/") {
+        false
+    } else if path.starts_with("/emit/") {
+        true
+    } else {
+        return not_found();
+    };
+    let form = match Form::read(req, FORM_LIMIT).await {
+        Ok(form) => form,
+        Err(e) => return go_error(e.status(), body_error_text(e)),
+    };
+    if is_emit {
+        emit(&jwt, &form).await
+    } else {
+        issue(&jwt, &form)
+    }
+}
+
+/// Go's `http.StatusText` for a body that could not be read.
+fn body_error_text(e: BodyError) -> &'static str {
+    match e {
+        BodyError::TooLarge => "Request Entity Too Large",
+        BodyError::Timeout => "Request Timeout",
+        BodyError::Failed => "Bad Request",
+    }
+}
+
+/// The hub channel of every session of `channel`.
+pub(super) fn channel_key(channel: &str) -> String {
+    format!("c{channel}")
+}
+
+/// The hub channel of one user's sessions in `channel` (length-prefixed,
+/// so no channel/user pair can collide with another).
+pub(super) fn user_key(channel: &str, user: &str) -> String {
+    format!("u{}:{channel}{user}", channel.len())
+}
+
+/// The token of an `Authorization` value, as the original cuts it: the
+/// first six bytes are `bearer` in any case, the token starts at byte 7.
+pub fn bearer(auth: &[u8]) -> Option<&str> {
+    if auth.len() <= 6 || !auth[..6].eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    std::str::from_utf8(&auth[7..]).ok()
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `/token/`: a token for `userId` on `channel`, valid `exp` seconds.
+fn issue(jwt: &Jwt, form: &Form) -> Response<ReplyBody> {
+    let Some(expires) = token::parse_go_int(form.value("exp")) else {
+        return go_error(StatusCode::INTERNAL_SERVER_ERROR, "Incorrect expires");
+    };
+    let exp = now().wrapping_add(expires);
+    let token = token::issue(
+        &jwt.secret,
+        form.value("userId"),
+        form.value("channel"),
+        exp,
+    );
+    text_ok(token)
+}
+
+/// `/emit/`: the payload, plus a newline, to the addressed sessions (of
+/// every node, through Redis: then `OK` once Redis took it, else 503).
+async fn emit(jwt: &Jwt, form: &Form) -> Response<ReplyBody> {
+    let (user, channel) = (form.value("userId"), form.value("channel"));
+    let mut frame = form.value("payload").as_bytes().to_vec();
+    frame.push(b'\n');
+    let key = if user == "*" {
+        channel_key(channel)
+    } else {
+        user_key(channel, user)
+    };
+    let message = Message {
+        channels: Some(vec![key]),
+        body: Body::Raw(Bytes::from(frame)),
+    };
+    if let Err(e) = jwt.bus.publish(message).await {
+        jwt.log
+            .line(format_args!("Message to {user} not sent: {e}"));
+        return go_error(StatusCode::SERVICE_UNAVAILABLE, &format!("Not sent: {e}"));
+    }
+    jwt.log.line(format_args!("Sent message to {user}"));
+    text_ok("OK".into())
+}
+
+/// A 200 `text/plain` reply with Go's header order for sniffed bodies.
+fn text_ok(body: String) -> Response<ReplyBody> {
+    reply(
+        StatusCode::OK,
+        &[
+            ("Date", &date()),
+            ("Content-Length", &body.len().to_string()),
+            ("Content-Type", "text/plain; charset=utf-8"),
+        ],
+        ReplyBody::full(body),
+    )
+}
+
+fn not_found() -> Response<ReplyBody> {
+    go_error(StatusCode::NOT_FOUND, "404 page not found")
+}
+
+/// Go's `ServeMux` redirect to the slash-terminated path (query kept).
+fn redirect<B>(req: &Request<B>, to: &str) -> Response<ReplyBody> {
+    let location = match req.uri().query() {
+        Some(q) => format!("{to}?{q}"),
+        None => to.to_string(),
+    };
+    if matches!(req.method().as_str(), "GET" | "HEAD") {
+        let body = format!(
+            "<a href=\"{}\">Moved Permanently</a>.\n\n",
+            html_escape(&location)
+        );
+        return reply(
+            StatusCode::MOVED_PERMANENTLY,
+            &[
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Location", &location),
+                ("Date", &date()),
+                ("Content-Length", &body.len().to_string()),
+            ],
+            ReplyBody::full(body),
+        );
+    }
+    reply(
+        StatusCode::MOVED_PERMANENTLY,
+        &[
+            ("Location", &location),
+            ("Date", &date()),
+            ("Content-Length", "0"),
+        ],
+        ReplyBody::empty(),
+    )
+}
+
+/// Go's `htmlEscape` for the redirect body.
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
+}

@@ -1,0 +1,430 @@
+//! The operator side of every mode, on the listener each mode keeps for it
+//! (channels: `--metrics`; jwt: the control listener; demo: its port, to
+//! loopback peers): hub and process counters as Prometheus text
+//! (`/metrics`), a JSON status object (`/status`, `/ui/status`), liveness
+//! and readiness (`/healthz`, `/readyz`: 503 while draining) and a status
+//! page for a person (`/ui/`, one HTML file, no external assets).
+
+use super::log::Logger;
+use super::net::head::RequestInfo;
+use super::net::peer::Conn;
+use super::net::reply::{go_error, go_reply, ReplyBody};
+use super::net::server::{Opening, Reply, Service};
+use super::net::shutdown::Shutdown;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use ssehub_core::bus::{Bus, BusStats};
+use ssehub_core::hub::{Hub, Stats};
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// One metric: name, type, help, value.
+type Metric = (&'static str, &'static str, &'static str, u64);
+
+fn metrics(stats: &Stats, log_dropped: u64) -> [Metric; 7] {
+    [
+        (
+            "ssehub_connected_clients",
+            "gauge",
+            "Streams open now.",
+            stats.clients,
+        ),
+        (
+            "ssehub_connections_total",
+            "counter",
+            "Streams opened since start.",
+            stats.connected_total,
+        ),
+        (
+            "ssehub_events_published_total",
+            "counter",
+            "Events published.",
+            stats.events_published,
+        ),
+        (
+            "ssehub_events_delivered_total",
+            "counter",
+            "Events queued to a client.",
+            stats.events_delivered,
+        ),
+        (
+            "ssehub_clients_dropped_slow_total",
+            "counter",
+            "Clients closed for reading too slowly.",
+            stats.dropped_slow,
+        ),
+        (
+            "ssehub_channels",
+            "gauge",
+            "Channels with at least one member.",
+            stats.channels,
+        ),
+        (
+            "ssehub_log_lines_dropped_total",
+            "counter",
+            "Log lines dropped because the log sink could not keep up.",
+            log_dropped,
+        ),
+    ]
+}
+
+/// The bus's gauges and counters (Redis only: the local bus has none).
+fn bus_metrics(bus: &BusStats) -> [(&'static str, &'static str, &'static str, u64); 6] {
+    [
+        (
+            "ssehub_bus_connected",
+            "gauge",
+            "Whether the subscriber connection to Redis is up.",
+            u64::from(bus.connected),
+        ),
+        (
+            "ssehub_bus_reconnects_total",
+            "counter",
+            "Times the node connected to Redis again after losing it.",
+            bus.reconnects,
+        ),
+        (
+            "ssehub_bus_publishes_failed_total",
+            "counter",
+            "Publishes Redis did not take.",
+            bus.publishes_failed,
+        ),
+        (
+            "ssehub_bus_caught_up_total",
+            "counter",
+            "Events delivered from the streams after a reconnect.",
+            bus.caught_up,
+        ),
+        (
+            "ssehub_bus_gaps_total",
+            "counter",
+            "ssehub-gap events sent because history was lost or trimmed.",
+            bus.gaps,
+        ),
+        (
+            "ssehub_bus_subscriptions",
+            "gauge",
+            "Channels this node is subscribed to in Redis.",
+            bus.subscriptions,
+        ),
+    ]
+}
+
+/// Prometheus text exposition (version 0.0.4), labelled with the mode.
+pub fn prometheus(mode: &str, stats: &Stats, log_dropped: u64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP ssehub_build_info The ssehub version that serves."
+    );
+    let _ = writeln!(out, "# TYPE ssehub_build_info gauge");
+    let _ = writeln!(
+        out,
+        "ssehub_build_info{{mode=\"{mode}\",version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    for (name, kind, help, value) in metrics(stats, log_dropped) {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name}{{mode=\"{mode}\"}} {value}");
+    }
+    out
+}
+
+/// Channels listed in the status object, the biggest first.
+const STATUS_CHANNELS: usize = 20;
+
+/// A JSON object with the mode, version, uptime, the same counters and
+/// the biggest channels; every key in snake_case.
+pub fn status_json(mode: &str, hub: &Hub, log_dropped: u64, started: Instant) -> String {
+    let mut out = format!(
+        "{{\"mode\":\"{mode}\",\"version\":\"{}\",\"uptime_seconds\":{}",
+        env!("CARGO_PKG_VERSION"),
+        started.elapsed().as_secs()
+    );
+    for (name, _, _, value) in metrics(&hub.stats(), log_dropped) {
+        let key = name.trim_start_matches("ssehub_");
+        let _ = write!(out, ",\"{key}\":{value}");
+    }
+    let channels: Vec<serde_json::Value> = hub
+        .largest_channels(STATUS_CHANNELS)
+        .into_iter()
+        .map(|(channel, clients)| serde_json::json!({ "channel": channel, "clients": clients }))
+        .collect();
+    let _ = write!(
+        out,
+        ",\"largest_channels\":{}",
+        serde_json::Value::Array(channels)
+    );
+    out.push('}');
+    out
+}
+
+/// The status page.
+const UI: &str = include_str!("ui/index.html");
+
+/// A mode's operator endpoints.
+#[derive(Clone)]
+pub struct Ops {
+    mode: &'static str,
+    started: Instant,
+    /// Triggered: draining, so `/readyz` says 503.
+    shutdown: Shutdown,
+    bus: Option<Arc<dyn Bus>>,
+}
+
+impl Ops {
+    pub fn new(mode: &'static str, shutdown: Shutdown) -> Ops {
+        Ops {
+            mode,
+            started: Instant::now(),
+            shutdown,
+            bus: None,
+        }
+    }
+
+    /// Shows the bus too (`--redis`).
+    pub fn with_bus(mut self, bus: Arc<dyn Bus>) -> Ops {
+        self.bus = Some(bus);
+        self
+    }
+
+    /// The bus's stats, when it is Redis.
+    fn redis(&self) -> Option<BusStats> {
+        self.bus
+            .as_ref()
+            .map(|b| b.stats())
+            .filter(|s| s.kind == "redis")
+    }
+
+    /// The answer for an operator path, if it is one.
+    pub fn reply(&self, path: &str, hub: &Hub, log: &Logger) -> Option<Response<ReplyBody>> {
+        let dropped = log.dropped();
+        let text = "text/plain; charset=utf-8";
+        Some(match path {
+            "/metrics" => {
+                let mut body = prometheus(self.mode, &hub.stats(), dropped);
+                if let Some(bus) = self.redis() {
+                    for (name, kind, help, value) in bus_metrics(&bus) {
+                        let mode = self.mode;
+                        let _ = write!(
+                            body,
+                            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{mode=\"{mode}\"}} {value}\n"
+                        );
+                    }
+                }
+                body.push_str(&super::process::prometheus());
+                go_reply(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    body,
+                )
+            }
+            "/status" | "/ui/status" => go_reply(
+                StatusCode::OK,
+                "application/json",
+                self.status(hub, dropped),
+            ),
+            "/healthz" => go_reply(StatusCode::OK, text, "ok\n".into()),
+            "/readyz" if self.shutdown.is_triggered() => {
+                go_reply(StatusCode::SERVICE_UNAVAILABLE, text, "draining\n".into())
+            }
+            "/readyz" => go_reply(StatusCode::OK, text, "ready\n".into()),
+            "/ui" => super::net::reply::reply(
+                StatusCode::MOVED_PERMANENTLY,
+                &[("Location", "/ui/"), ("Content-Length", "0")],
+                ReplyBody::empty(),
+            ),
+            "/ui/" => go_reply(StatusCode::OK, "text/html; charset=utf-8", UI.into()),
+            _ => return None,
+        })
+    }
+
+    /// `/status`, with a `bus` object when the bus is Redis.
+    fn status(&self, hub: &Hub, dropped: u64) -> String {
+        let mut json = status_json(self.mode, hub, dropped, self.started);
+        if let Some(bus) = self.redis() {
+            let mut fields = serde_json::Map::new();
+            for (name, _, _, value) in bus_metrics(&bus) {
+                let key = name.trim_start_matches("ssehub_bus_").to_string();
+                fields.insert(key, serde_json::json!(value));
+            }
+            fields.insert("connected".into(), serde_json::json!(bus.connected));
+            fields.insert("last_error".into(), serde_json::json!(bus.last_error));
+            json.pop();
+            let _ = write!(json, ",\"bus\":{}}}", serde_json::Value::Object(fields));
+        }
+        json
+    }
+
+    /// A listener that serves only these endpoints (channels' `--metrics`),
+    /// to requests that name a loopback host (see [`loopback_host`]).
+    pub fn service(&self, hub: Hub, log: Arc<Logger>) -> Arc<dyn Service> {
+        Arc::new(OpsService {
+            ops: self.clone(),
+            hub,
+            log,
+        })
+    }
+}
+
+struct OpsService {
+    ops: Ops,
+    hub: Hub,
+    log: Arc<Logger>,
+}
+
+impl Service for OpsService {
+    fn open_stream(&self, _req: &dyn RequestInfo, _conn: &Conn) -> Opening {
+        Opening::NotAStream
+    }
+
+    fn handle(self: Arc<Self>, req: Request<Incoming>, conn: Conn) -> Reply {
+        let res = if !loopback_host(&req, &conn) {
+            forbidden_host()
+        } else {
+            self.ops
+                .reply(req.uri().path(), &self.hub, &self.log)
+                .unwrap_or_else(|| go_error(StatusCode::NOT_FOUND, "404 page not found"))
+        };
+        Box::pin(async move { res })
+    }
+}
+
+/// For a listener on a loopback address: whether the request names a
+/// loopback host (`localhost`, `127.0.0.1`, `[::1]`, with any port). A page
+/// in a local browser can reach a loopback port by CSRF or, after DNS
+/// rebinding, read it; its `Host` then names the attacker's domain. A
+/// listener bound elsewhere was made public on purpose and is not checked.
+pub fn loopback_host(req: &dyn RequestInfo, conn: &Conn) -> bool {
+    if !conn.local.ip().is_loopback() {
+        return true;
+    }
+    let Some(host) = req.header("host") else {
+        return false;
+    };
+    let host = String::from_utf8_lossy(host);
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(&*host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The answer to a request for a loopback listener under another name.
+pub fn forbidden_host() -> Response<ReplyBody> {
+    go_error(
+        StatusCode::FORBIDDEN,
+        "Forbidden: this listener answers only requests for a loopback host (localhost, 127.0.0.1, [::1])",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_every_counter() {
+        let stats = Stats {
+            clients: 2,
+            connected_total: 5,
+            events_published: 7,
+            events_delivered: 11,
+            dropped_slow: 1,
+            channels: 3,
+        };
+        let text = prometheus("demo", &stats, 4);
+        assert!(text.contains("ssehub_connected_clients{mode=\"demo\"} 2\n"));
+        assert!(text.contains("ssehub_events_delivered_total{mode=\"demo\"} 11\n"));
+        assert!(text.contains("ssehub_log_lines_dropped_total{mode=\"demo\"} 4\n"));
+        assert!(text.contains("# TYPE ssehub_clients_dropped_slow_total counter\n"));
+        assert!(text.contains(&format!(
+            "ssehub_build_info{{mode=\"demo\",version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )));
+        let hub = Hub::new(ssehub_core::hub::HubConfig {
+            heartbeat: None,
+            ..ssehub_core::hub::HubConfig::default()
+        });
+        let sub = hub.register().unwrap();
+        hub.join(sub.id(), "news");
+        let json: serde_json::Value =
+            serde_json::from_str(&status_json("demo", &hub, 0, Instant::now())).unwrap();
+        assert_eq!(json["connected_clients"], 1);
+        assert_eq!(json["mode"], "demo");
+        assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(json["largest_channels"][0]["channel"], "news");
+        let keys: Vec<String> = json.as_object().unwrap().keys().cloned().collect();
+        assert!(
+            keys.iter()
+                .all(|k| !k.chars().any(|c| c.is_ascii_uppercase())),
+            "{keys:?}"
+        );
+    }
+
+    fn conn_on(local: &str) -> Conn {
+        Conn::new(1, "127.0.0.1:5000".parse().unwrap(), local.parse().unwrap())
+    }
+
+    fn with_host(host: &str) -> hyper::Request<()> {
+        hyper::Request::get("/")
+            .header("host", host)
+            .body(())
+            .unwrap()
+    }
+
+    #[test]
+    fn loopback_listeners_want_a_loopback_host() {
+        let local = conn_on("127.0.0.1:8001");
+        for ok in [
+            "localhost",
+            "localhost:8001",
+            "127.0.0.1:8001",
+            "[::1]:8001",
+            "LOCALHOST",
+        ] {
+            assert!(loopback_host(&with_host(ok), &local), "{ok}");
+        }
+        for bad in [
+            "attacker.example",
+            "attacker.example:8001",
+            "127.0.0.1.nip.io",
+            "",
+        ] {
+            assert!(!loopback_host(&with_host(bad), &local), "{bad}");
+        }
+        let no_host = hyper::Request::get("/").body(()).unwrap();
+        assert!(!loopback_host(&no_host, &local));
+        let public = conn_on("0.0.0.0:8001");
+        assert!(loopback_host(&with_host("attacker.example"), &public));
+    }
+}
+
+#[cfg(test)]
+mod ops_tests {
+    use super::*;
+    use crate::log::Sink;
+
+    #[test]
+    fn readiness_turns_503_while_draining_and_liveness_stays() {
+        let shutdown = Shutdown::default();
+        let ops = Ops::new("jwt", shutdown.clone());
+        let hub = Hub::new(ssehub_core::hub::HubConfig {
+            heartbeat: None,
+            ..ssehub_core::hub::HubConfig::default()
+        });
+        let log = Logger::new(Sink::Off, crate::log::Stamp::Bare);
+        let status = |path: &str| ops.reply(path, &hub, &log).map(|r| r.status().as_u16());
+        assert_eq!(status("/readyz"), Some(200));
+        assert_eq!(status("/healthz"), Some(200));
+        assert_eq!(status("/ui/"), Some(200));
+        assert_eq!(status("/nothing"), None);
+        shutdown.trigger();
+        assert_eq!(status("/readyz"), Some(503));
+        assert_eq!(status("/healthz"), Some(200));
+    }
+}

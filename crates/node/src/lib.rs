@@ -1,0 +1,516 @@
+//! The napi binding: a `NativeHub` class that converts JS values and
+//! forwards to the hub through its ordered front. Two transports feed it:
+//!
+//! - native: JS hands over the fd of an accepted plain-TCP socket; Rust
+//!   duplicates it (CLOEXEC), writes the response head and owns the stream
+//!   from then on (the core's `writer::Writer`);
+//! - external (the JS fallback for TLS, HTTP/2, Unix sockets...): the
+//!   client's frames are handed back to JS in batches, to write on `res`.
+//!
+//! Everything Rust tells JS goes through one weak threadsafe function,
+//! `onEvent(id, reason, data)`, so data and the close of one client stay
+//! in order and an idle hub never keeps Node's event loop alive.
+//!
+//! Module map:
+//! - [`front`]: the only way to the hub and the bus; keeps every effect in
+//!   the order JS asked for it (a fan-out may be pushed by a runtime thread).
+//! - [`options`]: `new NativeHub(options)` into the hub's configuration.
+//! - [`codes`]: the `code` of each error JS tells apart; every entry point
+//!   catches panics, so none can cross into Node.
+//! - [`socket`]: Node's fd duplicated into a stream Rust owns; socket options.
+//! - [`forward`]: the fallback transport's batches to JS.
+
+mod codes;
+mod forward;
+mod front;
+mod options;
+mod socket;
+
+use bytes::{Bytes, BytesMut};
+use codes::{coded, frame_error, parse_reason, receipt_of, register_error, Code};
+use forward::Forward;
+use front::Front;
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use options::{header_pairs, HubOptions};
+use socket::{dup_tcp_stream, raw_fd, set_keepalive_idle, set_option};
+use ssehub_core::bus::redis::{RedisBus, RedisConfig};
+use ssehub_core::bus::{Body, Bus, Message};
+use ssehub_core::frame::Event;
+use ssehub_core::hub::{defaults, ClientId, Hub, Origin, Target};
+use ssehub_core::queue::CloseReason;
+use ssehub_core::runtime::RUNTIME;
+use ssehub_core::writer::{self, StreamSettings};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+type EventArgs = FnArgs<(u32, Option<String>, Option<Buffer>)>;
+type EventFn = ThreadsafeFunction<EventArgs, (), EventArgs, Status, false, true>;
+
+/// What a publish through Redis came to: its id, or why it was refused
+/// (index.js turns that into a rejected Promise with a `code`).
+#[napi(object)]
+pub struct BusReceipt {
+    pub id: Option<String>,
+    pub error: Option<String>,
+    pub code: Option<String>,
+}
+
+/// The bus part of `stats()`, with Redis on.
+#[napi(object)]
+pub struct BusStatsJs {
+    pub connected: bool,
+    pub reconnects: f64,
+    pub publishes_failed: f64,
+    pub caught_up: f64,
+    pub gaps: f64,
+    pub subscriptions: f64,
+    pub last_error: Option<String>,
+}
+
+/// Counters returned by `stats()`.
+#[napi(object)]
+pub struct HubStats {
+    pub clients: f64,
+    pub connected_total: f64,
+    pub events_published: f64,
+    pub events_delivered: f64,
+    pub dropped_slow: f64,
+    pub channels: f64,
+}
+
+#[napi]
+pub struct NativeHub {
+    /// The hub and the bus, reached only in order (see [`front`]).
+    front: Front,
+    headers: Arc<Vec<(String, String)>>,
+    preamble: Bytes,
+    write_timeout: Option<Duration>,
+    on_event: Arc<EventFn>,
+    /// The fd of each native client's socket, for socket options. A writer
+    /// task removes its entry (under the lock) before the fd is closed, so
+    /// an fd number is never used after it could be reused.
+    sockets: Arc<Mutex<HashMap<ClientId, i32>>>,
+    /// Per fallback client: JS is ready for its next batch.
+    acks: Arc<Mutex<HashMap<ClientId, Arc<Notify>>>>,
+    /// The frame of the last `send`, for `sendLast`: code written for `sse`
+    /// sends the same event to each client in a loop; framed once, it is
+    /// shared by all of them like a broadcast's.
+    last_frame: Mutex<Bytes>,
+}
+
+#[napi]
+impl NativeHub {
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, options: HubOptions, on_event: Function<EventArgs, ()>) -> Result<Self> {
+        let on_event: EventFn = on_event
+            .build_threadsafe_function()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build()?;
+        let on_event = Arc::new(on_event);
+        let history = options.history.unwrap_or(0) as usize;
+        let _rt = RUNTIME.enter();
+        let hub = Hub::new(options.hub_config());
+        let bus = match options.redis_url {
+            None => None,
+            Some(ref url) => Some(
+                RedisBus::start(
+                    &hub,
+                    RedisConfig {
+                        url: url.clone(),
+                        prefix: options
+                            .redis_prefix
+                            .clone()
+                            .unwrap_or_else(|| defaults::REDIS_PREFIX.into()),
+                        history,
+                    },
+                )
+                .map_err(|e| coded(&env, Code::InvalidOption, &format!("ssehub: {e}")))?,
+            ),
+        };
+        // A worker's env torn down (terminate()) would leave its streams open
+        // for good: close them. The hook must not keep the hub alive; it
+        // stays registered until the env goes (a few bytes per hub made):
+        // removing it from a finalizer could race the env's own teardown.
+        let weak = hub.downgrade();
+        env.add_env_cleanup_hook(weak, |weak| {
+            if let Some(hub) = weak.upgrade() {
+                hub.close_all(CloseReason::Shutdown);
+            }
+        })?;
+        let reporter = on_event.clone();
+        hub.on_close(move |id, reason| {
+            let args = (id, Some(reason.as_str().to_string()), None).into();
+            reporter.call(args, ThreadsafeFunctionCallMode::NonBlocking);
+        });
+        let write_timeout = options.write_timeout();
+        Ok(NativeHub {
+            front: Front::new(hub, bus),
+            headers: Arc::new(header_pairs(options.headers)),
+            preamble: Bytes::from(options.preamble.into_bytes()),
+            write_timeout,
+            on_event,
+            sockets: Arc::default(),
+            acks: Arc::default(),
+            last_frame: Mutex::default(),
+        })
+    }
+
+    /// Takes over an accepted TCP socket: duplicates `fd`, writes the
+    /// response head and serves the stream. JS must then stop reading and
+    /// destroy its own copy. Returns the client's id.
+    /// `extra_headers` are headers the app set on the response beforehand.
+    #[napi(catch_unwind)]
+    pub fn adopt(
+        &self,
+        env: Env,
+        fd: i32,
+        http11: bool,
+        extra_headers: Option<Vec<Vec<String>>>,
+    ) -> Result<u32> {
+        let stream = dup_tcp_stream(&env, fd)?;
+        let sub = self
+            .front
+            .hub()
+            .register()
+            .map_err(|e| register_error(&env, e))?;
+        let id = sub.id();
+        let settings = StreamSettings {
+            head: self.head(http11, extra_headers.map(header_pairs)),
+            chunked: http11,
+            write_timeout: self.write_timeout,
+        };
+        let sockets = self.sockets.clone();
+        lock(&sockets).insert(id, raw_fd(&stream));
+        // Made a tokio stream here, registered with the runtime's reactor.
+        let stream = {
+            let _rt = RUNTIME.enter();
+            tokio::net::TcpStream::from_std(stream)
+        };
+        let mut writer = match stream {
+            Ok(stream) => writer::Writer::new(stream, sub, settings),
+            Err(e) => {
+                lock(&sockets).remove(&id);
+                return Err(coded(
+                    &env,
+                    Code::NoFd,
+                    &format!("ssehub: cannot register the socket: {e}"),
+                ));
+            }
+        };
+        RUNTIME.spawn(async move {
+            // By reference: the task holds the writer once.
+            (&mut writer).await;
+            lock(&sockets).remove(&id);
+        });
+        Ok(id)
+    }
+
+    /// `socket.setNoDelay` on a native client's socket. False if it is gone.
+    #[napi(catch_unwind)]
+    pub fn set_no_delay(&self, client: u32, on: bool) -> bool {
+        self.with_socket(client, |fd| {
+            set_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, on.into())
+        })
+    }
+
+    /// `socket.setKeepAlive` on a native client's socket: on or off, and
+    /// the idle time before the first probe (0 keeps the system's).
+    #[napi(catch_unwind)]
+    pub fn set_keep_alive(&self, client: u32, on: bool, initial_delay_ms: u32) -> bool {
+        self.with_socket(client, |fd| {
+            let mut ok = set_option(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, on.into());
+            if on && initial_delay_ms > 0 {
+                let secs = (initial_delay_ms / 1000).max(1) as i32;
+                ok &= set_keepalive_idle(fd, secs);
+            }
+            ok
+        })
+    }
+
+    fn with_socket(&self, client: u32, apply: impl FnOnce(i32) -> bool) -> bool {
+        let sockets = lock(&self.sockets);
+        sockets.get(&client).is_some_and(|&fd| apply(fd))
+    }
+
+    /// Registers a client whose bytes JS writes itself (the fallback
+    /// transport). Its batches arrive through `onEvent(id, null, data)`,
+    /// starting with the preamble.
+    /// JS wrote the last batch and may take another ([`NativeHub::ack`]).
+    #[napi(catch_unwind)]
+    pub fn attach(&self, env: Env) -> Result<u32> {
+        let sub = self
+            .front
+            .hub()
+            .register()
+            .map_err(|e| register_error(&env, e))?;
+        let id = sub.id();
+        let ready = Arc::new(Notify::new());
+        lock(&self.acks).insert(id, ready.clone());
+        let forward = Forward {
+            on_event: self.on_event.clone(),
+            ready,
+            acks: self.acks.clone(),
+        };
+        RUNTIME.spawn(forward.run(sub, self.preamble.clone()));
+        Ok(id)
+    }
+
+    /// A fallback client's last batch is written (or buffered within
+    /// bounds): its next one may come.
+    #[napi(catch_unwind)]
+    pub fn ack(&self, client: u32) {
+        if let Some(ready) = lock(&self.acks).get(&client) {
+            ready.notify_one();
+        }
+    }
+
+    /// Queues bytes as they are (`res.write` on a native client), in order
+    /// with its events. False if the client is gone.
+    #[napi(catch_unwind)]
+    pub fn write_raw(&self, client: u32, bytes: Buffer) -> bool {
+        let bytes = Bytes::copy_from_slice(&bytes);
+        bytes.is_empty() || self.front.hub().send_raw(client, bytes)
+    }
+
+    fn head(&self, http11: bool, extra: Option<Vec<(String, String)>>) -> Bytes {
+        let head = match extra {
+            None => writer::response_head("200 OK", &self.headers, http11),
+            Some(extra) => {
+                let all: Vec<_> = self.headers.iter().cloned().chain(extra).collect();
+                writer::response_head("200 OK", &all, http11)
+            }
+        };
+        let mut out = BytesMut::from(head.as_bytes());
+        if http11 {
+            out.extend_from_slice(&writer::chunk(&self.preamble));
+        } else {
+            out.extend_from_slice(&self.preamble);
+        }
+        out.freeze()
+    }
+
+    /// Frames an event and queues it to one client. False if it is gone.
+    #[napi(catch_unwind)]
+    pub fn send(
+        &self,
+        env: Env,
+        client: u32,
+        event: Option<String>,
+        data: Option<String>,
+        id: Option<String>,
+        retry: Option<f64>,
+    ) -> Result<bool> {
+        let e = event_of(&event, &data, &id, retry);
+        let frame = e.encode().map_err(|e| frame_error(&env, e))?;
+        *lock(&self.last_frame) = frame.clone();
+        Ok(self.front.hub().send(client, frame))
+    }
+
+    /// Sends the frame of the last `send` again, to `client`: JS calls it
+    /// when a send's fields equal the last one's (same bytes on the wire,
+    /// no framing, no copy, one number across napi).
+    #[napi(catch_unwind)]
+    pub fn send_last(&self, client: u32) -> bool {
+        let frame = lock(&self.last_frame).clone();
+        self.front.hub().send(client, frame)
+    }
+
+    /// Sends the frame of the last `send` to each of `clients`, in order:
+    /// the drop-in loop of `client.send(sameArgs)` gathered by lib/hub.js
+    /// into one crossing; a runtime thread makes the pushes (see
+    /// `Hub::broadcast_offloaded`).
+    #[napi(catch_unwind)]
+    pub fn send_last_many(&self, clients: Uint32Array) {
+        let frame = lock(&self.last_frame).clone();
+        self.front.send_to_many(&clients, frame);
+    }
+
+    /// Frames an event once and queues it to every client.
+    #[napi(catch_unwind)]
+    pub fn broadcast(
+        &self,
+        env: Env,
+        event: Option<String>,
+        data: Option<String>,
+        id: Option<String>,
+        retry: Option<f64>,
+    ) -> Result<u32> {
+        let e = event_of(&event, &data, &id, retry);
+        let frame = e.encode().map_err(|e| frame_error(&env, e))?;
+        Ok(self.front.broadcast(frame, id) as u32)
+    }
+
+    /// Frames an event once and queues it to the members of the channels.
+    #[napi(catch_unwind)]
+    pub fn publish(
+        &self,
+        env: Env,
+        channels: Vec<String>,
+        event: Option<String>,
+        data: Option<String>,
+        id: Option<String>,
+        retry: Option<f64>,
+    ) -> Result<u32> {
+        let e = event_of(&event, &data, &id, retry);
+        let frame = e.encode().map_err(|e| frame_error(&env, e))?;
+        let names: Vec<&str> = channels.iter().map(String::as_str).collect();
+        let origin = Origin::Published(e.id);
+        let reached = self
+            .front
+            .hub()
+            .fan_out(Target::Channels(&names), frame, origin);
+        Ok(reached as u32)
+    }
+
+    /// Publishes through Redis to `channels` (none: every client of every
+    /// node). Resolves with a receipt once Redis took it or refused it.
+    #[napi(catch_unwind)]
+    pub fn bus_publish<'env>(
+        &self,
+        env: &'env Env,
+        channels: Option<Vec<String>>,
+        event: Option<String>,
+        data: Option<String>,
+        id: Option<String>,
+        retry: Option<f64>,
+    ) -> Result<Object<'env>> {
+        let Some(bus) = self.front.bus() else {
+            return Err(coded(env, Code::InvalidOption, "ssehub: no redis option"));
+        };
+        let message = Message {
+            channels,
+            body: Body::Event {
+                event,
+                data,
+                id,
+                retry: retry.map(|r| r as u64),
+            },
+        };
+        let receipt = bus.publish(message);
+        let (deferred, promise) = env.create_deferred()?;
+        RUNTIME.spawn(async move {
+            let answer = receipt.await;
+            deferred.resolve(move |_| Ok(receipt_of(answer)));
+        });
+        Ok(promise)
+    }
+
+    /// Holds a client's live events from Redis until its replay is queued:
+    /// call before it joins channels, then `resume`.
+    #[napi(catch_unwind)]
+    pub fn hold(&self, client: u32) {
+        if let Some(bus) = self.front.bus() {
+            bus.hold(client);
+        }
+    }
+
+    /// Replays what a client missed since `last_id` (from Redis's streams
+    /// with the redis option, else from this hub's history).
+    #[napi(catch_unwind)]
+    pub fn resume(&self, client: u32, last_id: String) {
+        match self.front.bus() {
+            Some(bus) => bus.resume(client, &last_id),
+            None => {
+                self.front.hub().replay(client, &last_id);
+            }
+        }
+    }
+
+    /// The Redis bus's state; null without the redis option.
+    #[napi(catch_unwind)]
+    pub fn bus_stats(&self) -> Option<BusStatsJs> {
+        let s = self.front.bus()?.stats();
+        Some(BusStatsJs {
+            connected: s.connected,
+            reconnects: s.reconnects as f64,
+            publishes_failed: s.publishes_failed as f64,
+            caught_up: s.caught_up as f64,
+            gaps: s.gaps as f64,
+            subscriptions: s.subscriptions as f64,
+            last_error: s.last_error,
+        })
+    }
+
+    #[napi(catch_unwind)]
+    pub fn join(&self, client: u32, channel: String) -> bool {
+        self.front.hub().join(client, &channel)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn leave(&self, client: u32, channel: String) -> bool {
+        self.front.hub().leave(client, &channel)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn channels_of(&self, client: u32) -> Vec<String> {
+        self.front.hub().channels_of(client)
+    }
+
+    /// Wakes the writers of what single sends queued: index.js calls it
+    /// once per tick (from a microtask) rather than once per send.
+    #[napi(catch_unwind)]
+    pub fn flush(&self) {
+        self.front.hub().flush_wakes();
+    }
+
+    /// Starts closing one client; its close is reported through onEvent.
+    #[napi(catch_unwind)]
+    pub fn close_client(&self, client: u32, reason: String) -> bool {
+        self.front.hub().close_client(client, parse_reason(&reason))
+    }
+
+    /// Closes every client gracefully and refuses new ones.
+    #[napi(catch_unwind)]
+    pub fn close_all(&self) {
+        self.front.hub().close_all(CloseReason::Shutdown);
+        if let Some(bus) = self.front.bus() {
+            bus.shutdown();
+        }
+    }
+
+    #[napi(catch_unwind)]
+    pub fn queued_bytes(&self, client: u32) -> Option<f64> {
+        self.front.hub().queued_bytes(client).map(|b| b as f64)
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn client_count(&self) -> u32 {
+        self.front.hub().client_count() as u32
+    }
+
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> HubStats {
+        let s = self.front.hub().stats();
+        HubStats {
+            clients: s.clients as f64,
+            connected_total: s.connected_total as f64,
+            events_published: s.events_published as f64,
+            events_delivered: s.events_delivered as f64,
+            dropped_slow: s.dropped_slow as f64,
+            channels: s.channels as f64,
+        }
+    }
+}
+
+fn event_of<'a>(
+    event: &'a Option<String>,
+    data: &'a Option<String>,
+    id: &'a Option<String>,
+    retry: Option<f64>,
+) -> Event<'a> {
+    Event {
+        event: event.as_deref(),
+        data: data.as_deref(),
+        id: id.as_deref(),
+        retry: retry.map(|r| r as u64),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
