@@ -4,7 +4,7 @@
 //! on where the reads were cut, and every parse must keep its invariants.
 
 use libfuzzer_sys::fuzz_target;
-use ssehub::daemon::fuzz::control::{self, Input, Line, Splitter};
+use ssehub_daemon::fuzz::control::{self, Input, Line, Splitter};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&knob, stream)) = data.split_first() else {

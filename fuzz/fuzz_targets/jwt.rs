@@ -5,7 +5,7 @@
 //! any change to it must not verify as someone else.
 
 use libfuzzer_sys::fuzz_target;
-use ssehub::daemon::fuzz::{jwt, token};
+use ssehub_daemon::fuzz::{jwt, token};
 
 const SECRET: &[u8] = b"fuzzing-secret-0123456789";
 

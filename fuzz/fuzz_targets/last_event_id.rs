@@ -4,9 +4,9 @@
 //! ring (the addon's `history`), resumed from any id.
 
 use libfuzzer_sys::fuzz_target;
-use ssehub::daemon::fuzz::{demo, http};
-use ssehub::frame::Event;
-use ssehub::hub::{Hub, HubConfig};
+use ssehub_daemon::fuzz::{demo, http};
+use ssehub_core::frame::Event;
+use ssehub_core::hub::{Hub, HubConfig, Origin, Target};
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
@@ -55,7 +55,8 @@ fn hub_replay(last_id: &str, history: &str) {
             data: Some(id),
             ..Event::default()
         };
-        if hub.broadcast(&event).is_ok() {
+        if let Ok(frame) = event.encode() {
+            hub.fan_out(Target::All, frame, Origin::Published(event.id));
             if ring.len() == 8 {
                 ring.pop_front();
             }

@@ -5,8 +5,8 @@
 //! percent-encoded string must give the string back.
 
 use libfuzzer_sys::fuzz_target;
-use ssehub::daemon::fuzz::control::{self, Pair};
-use ssehub::daemon::fuzz::http;
+use ssehub_daemon::fuzz::control::{self, Pair};
+use ssehub_daemon::fuzz::http;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
