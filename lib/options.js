@@ -9,20 +9,23 @@ const BASE_HEADERS = Object.freeze([
   ['Connection', 'keep-alive'],
 ])
 
+// The engine's defaults are written once, in Rust (crates/core hub::defaults).
+const engine = require('../binding').defaults()
+
 const DEFAULTS = Object.freeze({
   path: '/sse',
   verifyRequest: null,
-  heartbeat: 15000,
+  heartbeat: engine.heartbeatMs,
   retry: null,
   headers: null,
   history: 0,
-  historyBytes: 16 * 1024 * 1024,
-  maxQueueBytes: 1024 * 1024,
-  writeTimeout: 30000,
+  historyBytes: engine.historyBytes,
+  maxQueueBytes: engine.maxQueueBytes,
+  writeTimeout: engine.writeTimeoutMs,
   maxClients: 0,
   transport: 'auto',
   refuse: '503',
-  retryAfter: 5000,
+  retryAfter: engine.retryAfterMs,
   redis: null,
 })
 

@@ -1,5 +1,5 @@
 //! The `code` of each error JS must tell apart, and how errors reach JS.
-//! lib/codes.js holds the same strings; a test checks that they agree.
+//! They are written here only: lib/codes.js reads them (`errorCodes()`).
 
 use napi::{Env, Error, Status};
 use ssehub_core::bus::{BusError, Published};
@@ -27,6 +27,16 @@ pub(crate) enum Code {
 }
 
 impl Code {
+    const ALL: [Code; 7] = [
+        Code::ClientLimit,
+        Code::Closed,
+        Code::InvalidField,
+        Code::NoFd,
+        Code::NotConnected,
+        Code::InvalidOption,
+        Code::Bus,
+    ];
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Code::ClientLimit => "ERR_SSEHUB_CLIENT_LIMIT",
@@ -38,6 +48,20 @@ impl Code {
             Code::Bus => "ERR_SSEHUB_BUS",
         }
     }
+}
+
+/// Every code as `[NAME, code]` (`CLIENT_LIMIT`, `ERR_SSEHUB_CLIENT_LIMIT`),
+/// the table lib/codes.js exports.
+#[napi_derive::napi(catch_unwind)]
+pub fn error_codes() -> Vec<Vec<String>> {
+    Code::ALL
+        .iter()
+        .map(|code| {
+            let text = code.as_str();
+            let name = text.trim_start_matches("ERR_SSEHUB_");
+            vec![name.to_string(), text.to_string()]
+        })
+        .collect()
 }
 
 /// Throws a JS Error whose `code` is `code`; the returned error only tells

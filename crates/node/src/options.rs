@@ -30,6 +30,31 @@ pub struct HubOptions {
     pub redis_prefix: Option<String>,
 }
 
+/// ssehub's defaults, as lib/options.js reads them: written once, in
+/// [`defaults`].
+#[napi(object)]
+pub struct Defaults {
+    pub heartbeat_ms: u32,
+    pub history_bytes: f64,
+    pub max_queue_bytes: f64,
+    pub write_timeout_ms: u32,
+    pub retry_after_ms: u32,
+    pub redis_prefix: String,
+}
+
+/// The defaults of every option that has one in Rust.
+#[napi(catch_unwind)]
+pub fn defaults() -> Defaults {
+    Defaults {
+        heartbeat_ms: defaults::HEARTBEAT.as_millis() as u32,
+        history_bytes: defaults::HISTORY_BYTES as f64,
+        max_queue_bytes: defaults::MAX_QUEUE_BYTES as f64,
+        write_timeout_ms: defaults::WRITE_TIMEOUT.as_millis() as u32,
+        retry_after_ms: defaults::RETRY.as_millis() as u32,
+        redis_prefix: defaults::REDIS_PREFIX.to_string(),
+    }
+}
+
 impl HubOptions {
     /// The hub's configuration. With Redis, history lives in its streams,
     /// not in this process.
