@@ -53,6 +53,25 @@ const DEFAULTS = {
   scaleClients: 2000,
   scale: true,
   growth: [1000, 5000, 10000, 19000],
+  baseline: null,
+}
+
+/**
+ * `--baseline=DIR`: another checkout of ssehub, built (its addon and daemon
+ * beside its index.js): its addon and daemon servers run in the same
+ * sequence as this tree's, so a change is measured side by side.
+ */
+const BASELINE_OF = ['ssehub-broadcast', 'ssehub-dropin', 'channels']
+
+function baselineServers(dir) {
+  const { localDaemonPath } = require(path.join(dir, 'scripts', 'platform'))
+  return SERVERS.filter((s) => BASELINE_OF.includes(s.name)).map((s) => ({
+    ...s,
+    name: `${s.name}@baseline`,
+    script: s.name,
+    label: `${s.label}, baseline`,
+    env: { SSEHUB_BENCH_ROOT: dir, SSEHUB_BENCH_BIN: localDaemonPath() },
+  }))
 }
 
 /** The servers of the "cost as work grows" table. */
@@ -77,6 +96,12 @@ function parseArgs(argv) {
     if (!(key in DEFAULTS)) throw new Error(`unknown option --${key}`)
     options[key] = convert(key, value)
   }
+  if (options.baseline) {
+    const added = baselineServers(options.baseline)
+    SERVERS.push(...added)
+    for (const server of added) if (options.servers.includes(server.script)) options.servers.push(server.name)
+    GROWTH_SERVERS.push(...added.map((s) => s.name))
+  }
   const unknown = options.servers.filter((name) => !SERVERS.some((s) => s.name === name))
   if (unknown.length) throw new Error(`unknown server(s): ${unknown.join(', ')}`)
   return { options, command: argv.join(' ') }
@@ -84,7 +109,7 @@ function parseArgs(argv) {
 
 function convert(key, value) {
   if (key === 'servers') return String(value).split(',')
-  if (key === 'out') return path.resolve(String(value))
+  if (key === 'out' || key === 'baseline') return path.resolve(String(value))
   if (key === 'clients' || key === 'growth') {
     const list = String(value).split(',').map(Number)
     if (value === true || list.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--${key} needs client counts, e.g. --${key}=1000,10000`)
@@ -122,7 +147,8 @@ function buildCeiling() {
 
 /** Starts one server; resolves to it, or to `{ skip }` if it cannot run here. */
 async function startServer(server) {
-  const child = new JsonChild(process.execPath, [path.join(BENCH, 'servers', `${server.name}.js`)])
+  const script = path.join(BENCH, 'servers', `${server.script || server.name}.js`)
+  const child = new JsonChild(process.execPath, [script], { env: { ...process.env, ...server.env } })
   let hello
   try {
     hello = await child.next((m) => m.ready || m.skip, 30_000)
