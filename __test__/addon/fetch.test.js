@@ -179,6 +179,37 @@ test('maxClients: past it a 503; HEAD gets the headers and no stream', async (t)
   assert.throws(() => sse.fetch({ url: 'http://x/' }), /takes a Fetch API Request/)
 })
 
+test('a Request that throws, before or after the stream opens, leaves no client slot taken', async (t) => {
+  const sse = hub(t, { maxClients: 1 })
+  const errorOf = (req) => {
+    try {
+      sse.fetch(req)
+    } catch (err) {
+      return err
+    }
+    return null
+  }
+  const badSignal = new Request('http://localhost/sse')
+  Object.defineProperty(badSignal, 'signal', { get() { throw new Error('signal') } })
+  const errors = [
+    errorOf({ url: 'http://[::1', method: 'GET', headers: new Headers() }),
+    errorOf({ url: 'http://localhost/sse', method: 'GET', headers: { get() { throw new Error('headers.get') } } }),
+    errorOf(badSignal),
+  ]
+  // Once the stream is open: a 'connection' listener that throws.
+  sse.once('connection', () => { throw new Error('listener') })
+  errors.push(errorOf(request()))
+  await eventually(() => sse.stats().clients === 0, 3000, 'the slots of the failed requests given back')
+  const good = sse.fetch(request())
+  assert.equal(good.status, 200, 'a slot is free')
+  const body = reader(good)
+  await body.until(':ok')
+  assert.equal(sse.stats().clients, 1)
+  assert.equal(sse.clients, 1)
+  assert.ok(errors[0] instanceof TypeError, String(errors[0]))
+  assert.deepEqual(errors.slice(1).map((e) => e && e.message), ['headers.get', 'signal', 'listener'])
+})
+
 test("refuse: 'retry': past maxClients a 200 that only says retry: and ends", async (t) => {
   const sse = hub(t, { maxClients: 1, refuse: 'retry', retryAfter: 1500 })
   reader(sse.fetch(request()))

@@ -82,12 +82,13 @@ class FetchStream {
  * @returns {Response}
  */
 function fetchStream(sse, request) {
-  if (!request || typeof request.url !== 'string' || !request.headers || typeof request.headers.get !== 'function') {
-    throw new TypeError('ssehub: sse.fetch() takes a Fetch API Request')
-  }
+  // Everything the Request-like object is asked is asked here, before a
+  // client slot is taken: a getter that throws, or a URL that does not
+  // parse, must not cost a slot for good.
+  const asked = readRequest(request)
   const headers = streamHeaders(sse)
   if (sse._closing) return refused(sse, headers, 'shutdown')
-  if (request.method === 'HEAD') return new Response(null, { status: 200, headers })
+  if (asked.method === 'HEAD') return new Response(null, { status: 200, headers })
   let stream
   try {
     stream = new FetchStream(sse)
@@ -96,16 +97,40 @@ function fetchStream(sse, request) {
     if (err && err.code === codes.CLOSED) return refused(sse, headers, 'shutdown')
     throw err
   }
-  const response = new Response(stream.body, { status: 200, headers })
-  const url = new URL(request.url, 'http://localhost')
-  const lastEventId = lastEventIdOf(request, url)
-  const client = new Client(sse, stream.id, request, response, stream, lastEventId)
-  sse._addClient(stream.id, client)
-  if (request.signal) {
-    if (request.signal.aborted) stream.gone()
-    else request.signal.addEventListener('abort', () => stream.gone(), { once: true })
+  try {
+    return open(sse, request, asked, stream, headers)
+  } catch (err) {
+    // Nobody will read a body that was never returned: give the slot back.
+    stream.gone()
+    throw err
   }
-  sse._welcome(client, querystring.parse(url.search.slice(1)), lastEventId)
+}
+
+/** What fetchStream needs of the request, read once; throws a TypeError for a non-Request. */
+function readRequest(request) {
+  if (!request || typeof request.url !== 'string' || !request.headers || typeof request.headers.get !== 'function') {
+    throw new TypeError('ssehub: sse.fetch() takes a Fetch API Request')
+  }
+  const url = new URL(request.url, 'http://localhost')
+  return {
+    method: request.method,
+    query: querystring.parse(url.search.slice(1)),
+    lastEventId: lastEventIdOf(request, url),
+    signal: request.signal,
+  }
+}
+
+/** The registered client's Response, its abort watch and its welcome. */
+function open(sse, request, asked, stream, headers) {
+  const response = new Response(stream.body, { status: 200, headers })
+  const client = new Client(sse, stream.id, request, response, stream, asked.lastEventId)
+  sse._addClient(stream.id, client)
+  const { signal } = asked
+  if (signal) {
+    if (signal.aborted) stream.gone()
+    else signal.addEventListener('abort', () => stream.gone(), { once: true })
+  }
+  sse._welcome(client, asked.query, asked.lastEventId)
   return response
 }
 
