@@ -77,6 +77,39 @@ describe('the npm launcher', () => {
     assert.ok(await until(async () => !(await connects(port))), 'the daemon is gone')
   })
 
+  test('npx ssehub: a SIGTERM to npx alone stops the daemon within 2 s', async (t) => {
+    // npm -> /bin/sh -c -> node bin/ssehub.js -> daemon: npm passes the
+    // SIGTERM to the shell only, and dash forks, so only the launcher can
+    // notice (its parent changed) and stop the daemon.
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ssehub-npx-'))
+    fs.mkdirSync(path.join(tmp, 'node_modules', '.bin'), { recursive: true })
+    fs.symlinkSync(LAUNCHER, path.join(tmp, 'node_modules', '.bin', 'ssehub'))
+    const npx = spawn('npx', ['--no-install', '--offline', 'ssehub', 'demo'], {
+      cwd: tmp,
+      detached: true, // its own process group, killed whole below whatever happens
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', npm_config_cache: path.join(tmp, 'cache'), npm_config_update_notifier: 'false' },
+    })
+    t.after(() => {
+      try { process.kill(-npx.pid, 'SIGKILL') } catch {}
+      fs.rmSync(tmp, { recursive: true, force: true })
+    })
+    let out = ''
+    const started = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`npx did not start the demo: ${out}`)), 20000)
+      const check = () => {
+        const m = out.match(/Starting sse-server at :(\d+)/)
+        if (m) { clearTimeout(timer); resolve(Number(m[1])) }
+      }
+      npx.stdout.on('data', (b) => { out += b; check() })
+      npx.stderr.on('data', (b) => { out += b; check() })
+    })
+    const port = await started
+    assert.ok(await connects(port))
+    process.kill(npx.pid, 'SIGTERM')
+    assert.ok(await until(async () => !(await connects(port)), 2000), `the daemon still serves 2 s after npx got SIGTERM: ${out}`)
+  })
+
   test('a SIGKILL to the launcher, which cannot pass it on, still stops the daemon', async () => {
     const l = launch(['channels', '-n', '-p', '127.0.0.1:0'], /Web server listening on port (\d+)/)
     const port = Number((await l.ready)[1])
