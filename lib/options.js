@@ -88,9 +88,30 @@ function redisOption(value) {
   const form = "a URL like 'redis://127.0.0.1:6379/0' or { url, prefix }"
   const { url, prefix } = typeof value === 'string' ? { url: value } : value
   if (typeof value !== 'string' && (typeof value !== 'object' || Array.isArray(value))) fail(`option 'redis' must be ${form}, got ${describe(value)}`)
-  if (typeof url !== 'string' || !/^(redis|rediss|unix|redis\+unix):\/\//.test(url)) fail(`option 'redis' must be ${form}, got url ${describe(url)}`)
+  if (typeof url !== 'string' || !/^(redis|rediss|unix|redis\+unix):\/\//.test(url)) fail(`option 'redis' must be ${form}, got url ${describe(redact(url))}`)
   if (prefix !== undefined && (typeof prefix !== 'string' || prefix === '')) fail(`option 'redis.prefix' must be a non-empty string, got ${describe(prefix)}`)
   return { redisUrl: url, redisPrefix: prefix }
+}
+
+/**
+ * A URL fit to print: a password in it masked, `redis://user:***@host`,
+ * `?password=***`, `&pass=***` (the same rule as `redact` in
+ * crates/core/src/bus/redis.rs). Whatever precedes the last `@` after the
+ * scheme is the user part, so a password with an unencoded `/`, `?` or
+ * `#` is masked whole; anything else passes unchanged.
+ */
+function redact(url) {
+  if (typeof url !== 'string') return url
+  const scheme = url.indexOf('://')
+  const start = scheme < 0 ? 0 : scheme + 3
+  const at = url.lastIndexOf('@')
+  let out = url
+  if (at >= start) {
+    const colon = url.slice(start, at).indexOf(':')
+    const user = colon < 0 ? '' : url.slice(start, start + colon + 1)
+    out = `${url.slice(0, start)}${user}***${url.slice(at)}`
+  }
+  return out.replace(/([?&;](?:password|pass)=)[^&;#]*/gi, '$1***')
 }
 
 /** Edit distance, for "did you mean" on a misspelt option. */

@@ -105,6 +105,23 @@ test('a redis option that cannot work is refused before anything starts', () => 
   assert.throws(() => new SSE(null, { redis: 'redis://127.0.0.1:notaport' }), { name: 'TypeError', code: 'ERR_SSEHUB_INVALID_OPTION', message: /invalid Redis URL/ })
 })
 
+test('a refused Redis URL is named with its password masked (the JS shape check and Rust\'s parse)', () => {
+  const masked = (message) => (err) => {
+    assert.equal(err.name, 'TypeError')
+    assert.doesNotMatch(err.message, /hunter2/)
+    assert.match(err.message, message)
+    return true
+  }
+  // Refused by the shape check in lib/options.js.
+  assert.throws(() => new SSE(null, { redis: 'http://app:hunter2@db.example:6379/0' }), masked(/"http:\/\/app:\*\*\*@db\.example:6379\/0"/))
+  assert.throws(() => new SSE(null, { redis: 'app:hunter2@db.example:6379' }), masked(/"app:\*\*\*@db\.example:6379"/))
+  assert.throws(() => new SSE(null, { redis: { url: 'tcp://db.example?password=hunter2' } }), masked(/password=\*\*\*/))
+  // Refused by the Redis client's parse (crates/core/src/bus/redis.rs).
+  assert.throws(() => new SSE(null, { redis: 'redis://app:hunter2@db.example:notaport/0' }), masked(/invalid Redis URL 'redis:\/\/app:\*\*\*@db\.example:notaport\/0'/))
+  assert.throws(() => new SSE(null, { redis: { url: 'redis://db.example:notaport/0?db=1&password=hunter2' } }), masked(/\?db=1&password=\*\*\*'/))
+  assert.throws(() => new SSE(null, { redis: 'redis://:hunter2@db.example:notaport' }), masked(/'redis:\/\/:\*\*\*@db\.example:notaport'/))
+})
+
 test('with redis and history, an event cannot bring an id of its own', async () => {
   // Nothing listens on port 9: the check comes before any connection.
   const sse = new SSE(null, { redis: 'redis://127.0.0.1:9', history: 10 })

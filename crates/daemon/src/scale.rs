@@ -5,8 +5,14 @@
 //! ids). `--history N` numbers events (`id:` lines) and keeps the last N
 //! for `Last-Event-ID`: in this process, or with `--redis URL` in Redis
 //! streams shared by every node.
+//!
+//! A Redis URL may hold a password, and a command line is visible to every
+//! user (`ps`): the URL can also come from a file (`--redis-file`, read
+//! before any privilege is dropped) or from `SSEHUB_REDIS_URL`, and is
+//! masked wherever it is printed ([`redact`]).
 
 use super::exit::{self, fail, Fail};
+pub use ssehub_core::bus::redis::redact;
 use ssehub_core::bus::redis::{RedisBus, RedisConfig};
 use ssehub_core::bus::{Bus, BusError, Local, Published, Receipt};
 use ssehub_core::hub::Hub;
@@ -33,6 +39,45 @@ pub fn parse_history(value: Option<&str>, flag: &str) -> Result<usize, Fail> {
                 format!("{flag} takes a number of events from 0 to {MAX_HISTORY}, not '{v}'"),
             )
         })
+}
+
+/// The environment variable a Redis URL may come in.
+pub const REDIS_URL_VAR: &str = "SSEHUB_REDIS_URL";
+
+/// Where a mode may find its Redis URL: the flag's value, the file flag's
+/// path, and [`REDIS_URL_VAR`]'s value (used when neither flag is given).
+pub struct RedisSources<'a> {
+    pub url: Option<String>,
+    pub file: Option<&'a str>,
+    pub env: Option<String>,
+    /// The two flags as the mode spells them (`--redis`, `--redis-file`).
+    pub flags: [&'static str; 2],
+}
+
+/// The Redis URL to use, if any. Both flags at once is a usage error
+/// (which one was meant?); a file that cannot be read is `code_unreadable`.
+pub fn redis_url(from: RedisSources, code_unreadable: i32) -> Result<Option<String>, Fail> {
+    let [flag, file_flag] = from.flags;
+    match (from.url, from.file) {
+        (Some(_), Some(_)) => Err(fail(
+            exit::USAGE,
+            format!("{flag} and {file_flag} name the Redis URL twice; give one of them"),
+        )),
+        (Some(url), None) => Ok(Some(url)),
+        (None, Some(path)) => read_url_file(path, file_flag, code_unreadable).map(Some),
+        (None, None) => Ok(from.env.filter(|v| !v.is_empty())),
+    }
+}
+
+/// The URL in `path`, whitespace around it trimmed.
+fn read_url_file(path: &str, flag: &str, code_unreadable: i32) -> Result<String, Fail> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| fail(code_unreadable, format!("{flag}: cannot read {path}: {e}")))?;
+    let url = text.trim();
+    if url.is_empty() {
+        return Err(fail(exit::USAGE, format!("{flag}: {path} is empty")));
+    }
+    Ok(url.to_string())
 }
 
 /// The bus for a mode's hub (made inside the runtime).
@@ -64,6 +109,54 @@ pub fn settle_now(mut receipt: Receipt) -> Result<Result<Published, BusError>, R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sources<'a>(
+        url: Option<&str>,
+        file: Option<&'a str>,
+        env: Option<&str>,
+    ) -> RedisSources<'a> {
+        RedisSources {
+            url: url.map(String::from),
+            file,
+            env: env.map(String::from),
+            flags: ["--redis", "--redis-file"],
+        }
+    }
+
+    #[test]
+    fn the_redis_url_from_a_flag_a_file_or_the_environment() {
+        let path = std::env::temp_dir().join(format!("ssehub-redis-url-{}", std::process::id()));
+        std::fs::write(&path, "  redis://:pw@h:1/0\n").unwrap();
+        let file = path.to_str().unwrap();
+        let got = |s| redis_url(s, exit::NO_INPUT).map_err(|f| (f.code, f.msg));
+        assert_eq!(
+            got(sources(Some("redis://a"), None, Some("redis://env"))),
+            Ok(Some("redis://a".into()))
+        );
+        assert_eq!(
+            got(sources(None, Some(file), Some("redis://env"))),
+            Ok(Some("redis://:pw@h:1/0".into()))
+        );
+        assert_eq!(
+            got(sources(None, None, Some("redis://env"))),
+            Ok(Some("redis://env".into()))
+        );
+        assert_eq!(got(sources(None, None, Some(""))), Ok(None));
+        assert_eq!(got(sources(None, None, None)), Ok(None));
+        let both = got(sources(Some("redis://a"), Some(file), None)).unwrap_err();
+        assert_eq!(both.0, exit::USAGE);
+        assert!(both.1.contains("--redis and --redis-file"), "{}", both.1);
+        std::fs::write(&path, "\n").unwrap();
+        assert_eq!(
+            got(sources(None, Some(file), None)).unwrap_err().0,
+            exit::USAGE
+        );
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            got(sources(None, Some(file), None)).unwrap_err().0,
+            exit::NO_INPUT
+        );
+    }
 
     #[test]
     fn history_takes_a_bounded_count() {

@@ -110,8 +110,8 @@ const PING_EVERY: Duration = Duration::from_secs(5);
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// Where the bus finds Redis.
-#[derive(Debug, Clone)]
+/// Where the bus finds Redis. Its `Debug` masks the URL's password.
+#[derive(Clone)]
 pub struct RedisConfig {
     /// `redis://[user:password@]host[:port][/db]`.
     pub url: String,
@@ -119,6 +119,56 @@ pub struct RedisConfig {
     pub prefix: String,
     /// Events kept per channel stream (0: none, no ids, no resume).
     pub history: usize,
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &redact(&self.url))
+            .field("prefix", &self.prefix)
+            .field("history", &self.history)
+            .finish()
+    }
+}
+
+/// A URL fit to print (logs, errors, `Debug`): its password masked,
+/// `redis://user:***@host`, `?password=***`, `&pass=***`. Everything
+/// between the scheme and the last `@` is the user part, so a password
+/// with an unencoded `/`, `?` or `#` is masked whole (at worst a bit more
+/// is masked than needed). lib/options.js applies the same rule.
+pub fn redact(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let out = match url.rfind('@').filter(|at| *at >= start) {
+        Some(at) => {
+            let userinfo = &url[start..at];
+            let user = userinfo.find(':').map_or("", |c| &userinfo[..=c]);
+            format!("{}{user}***{}", &url[..start], &url[at..])
+        }
+        None => url.to_string(),
+    };
+    mask_query_secrets(&out)
+}
+
+/// `password=` and `pass=` query values (any case) as `***`.
+fn mask_query_secrets(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(i) = rest.find(['?', '&', ';']) {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let lower = rest.get(..9).unwrap_or(rest).to_ascii_lowercase();
+        let Some(name) = ["password=", "pass="]
+            .iter()
+            .find(|n| lower.starts_with(*n))
+        else {
+            continue;
+        };
+        out.push_str(&rest[..name.len()]);
+        out.push_str("***");
+        rest = &rest[rest.find(['&', ';', '#']).unwrap_or(rest.len())..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The names of one prefix's keys.
@@ -187,7 +237,7 @@ impl RedisBus {
     /// background (and again whenever the connection is lost).
     pub fn start(hub: &Hub, config: RedisConfig) -> Result<RedisBus, String> {
         let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| format!("invalid Redis URL '{}': {e}", config.url))?;
+            .map_err(|e| format!("invalid Redis URL '{}': {e}", redact(&config.url)))?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(EXCHANGE_TIMEOUT))
             .set_response_timeout(Some(EXCHANGE_TIMEOUT))
@@ -195,7 +245,7 @@ impl RedisBus {
             .set_min_delay(BACKOFF_FIRST)
             .set_max_delay(BACKOFF_MAX);
         let commands = ConnectionManager::new_lazy_with_config(client.clone(), manager_config)
-            .map_err(|e| format!("Redis at {}: {e}", config.url))?;
+            .map_err(|e| format!("Redis at {}: {e}", redact(&config.url)))?;
         let keys = Keys::new(&config.prefix);
         let shared = Arc::new(Shared::default());
         let (publishes, publish_rx) = mpsc::unbounded_channel();
@@ -905,6 +955,77 @@ fn backoff(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(url: &str) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            prefix: "ssehub:".into(),
+            history: 0,
+        }
+    }
+
+    #[test]
+    fn a_refused_url_is_named_without_its_password() {
+        let hub = Hub::new(crate::hub::HubConfig {
+            heartbeat: None,
+            ..crate::hub::HubConfig::default()
+        });
+        for (url, shown) in [
+            (
+                "redis://app:hunter2@db.example:notaport/0",
+                "'redis://app:***@db.example:notaport/0'",
+            ),
+            (
+                "redis://db.example:notaport/0?password=hunter2",
+                "'redis://db.example:notaport/0?password=***'",
+            ),
+        ] {
+            let Err(e) = RedisBus::start(&hub, config(url)) else {
+                panic!("{url} was taken");
+            };
+            assert!(!e.contains("hunter2"), "{e}");
+            assert!(e.contains(shown), "{e}");
+        }
+    }
+
+    #[test]
+    fn redact_masks_passwords_and_nothing_else() {
+        for (url, shown) in [
+            ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+            ("redis://app:hunter2@h:1/0", "redis://app:***@h:1/0"),
+            ("redis://:hunter2@h", "redis://:***@h"),
+            ("redis://hunter2@h", "redis://***@h"),
+            ("redis://app:hun/ter?2#x@h/0", "redis://app:***@h/0"),
+            ("app:hunter2@h:1", "app:***@h:1"),
+            (
+                "redis+unix:///run/r.sock?db=1&pass=hunter2",
+                "redis+unix:///run/r.sock?db=1&pass=***",
+            ),
+            (
+                "redis://h/0?PASSWORD=hunter2&db=2",
+                "redis://h/0?PASSWORD=***&db=2",
+            ),
+            ("redis://h/0?password=", "redis://h/0?password=***"),
+            (
+                "redis://h/0?bypass=1&passwordless=1",
+                "redis://h/0?bypass=1&passwordless=1",
+            ),
+            ("", ""),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn debug_masks_the_password() {
+        let shown = format!("{:?}", config("rediss://app:hunter2@db.example:6380/2"));
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("rediss://app:***@db.example:6380/2"),
+            "{shown}"
+        );
+        assert!(shown.contains("ssehub:"), "{shown}");
+    }
 
     #[test]
     fn backoff_grows_to_its_cap_and_varies() {

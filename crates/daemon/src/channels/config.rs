@@ -3,8 +3,9 @@
 
 use crate::cli::{getopt, Opt};
 use crate::exit::{self, fail, Fail};
+use crate::scale::{self, RedisSources};
 
-pub(super) const USAGE: &str = "Usage: ssehub channels [-n] [-u urlpath] [-p port] [-l logfile] [-c ssl-cert] [-k ssl-privkey] [-F fifo] [-P controlport] [-U user] [-C configfile] [-a] [--metrics [host:]port] [--fifo-mode octal] [--heartbeat secs] [--max-clients n] [--max-header-size bytes] [--log-summary] [--refuse 503|retry] [--redis url] [--history n] [-h]";
+pub(super) const USAGE: &str = "Usage: ssehub channels [-n] [-u urlpath] [-p port] [-l logfile] [-c ssl-cert] [-k ssl-privkey] [-F fifo] [-P controlport] [-U user] [-C configfile] [-a] [--metrics [host:]port] [--fifo-mode octal] [--heartbeat secs] [--max-clients n] [--max-header-size bytes] [--log-summary] [--refuse 503|retry] [--redis url | --redis-file path] [--history n] [-h]";
 
 pub(super) const HELP: &str = "\
 ssehub channels sends server-sent events to HTTP clients (drop-in for SSE-Server)
@@ -30,6 +31,8 @@ Usage: ssehub channels [options]
   --refuse <503|retry>      Past the client limit or while stopping: 503 (default), or
                             200 with a retry: hint, so that browsers come back by themselves
   --redis <url>             Share channels with every node on this Redis (redis://host:port/db)
+  --redis-file <path>       Read that URL from <path> instead (keeps a password out of ps);
+                            without either, SSEHUB_REDIS_URL if set
   --history <n>             Number events (id: lines) and keep the last <n> per channel for
                             Last-Event-ID (in Redis with --redis, shared by every node)
   --help, -h                This help
@@ -148,6 +151,11 @@ const OPTS: &[Opt] = &[
     },
     Opt {
         short: None,
+        long: "redis-file",
+        arg: true,
+    },
+    Opt {
+        short: None,
         long: "history",
         arg: true,
     },
@@ -177,7 +185,10 @@ pub(super) struct Config {
     /// One log line per event instead of one per recipient.
     pub(super) log_summary: bool,
     pub(super) refuse: Option<String>,
+    /// The Redis URL: `--redis`, else read from `--redis-file` or taken
+    /// from `SSEHUB_REDIS_URL` once the options are read.
     pub(super) redis: Option<String>,
+    pub(super) redis_file: Option<String>,
     pub(super) history: Option<String>,
 }
 
@@ -205,6 +216,7 @@ impl Config {
             "max-header-size" => &mut self.max_header_size,
             "refuse" => &mut self.refuse,
             "redis" => &mut self.redis,
+            "redis-file" => &mut self.redis_file,
             "history" => &mut self.history,
             _ => return,
         };
@@ -228,6 +240,16 @@ pub(super) fn parse(args: &[String]) -> Result<Option<Config>, Fail> {
     if let Some(path) = config.config.clone() {
         read_config(&path, &mut config)?;
     }
+    // Here, before any privilege is dropped: the file may be root's only.
+    config.redis = scale::redis_url(
+        RedisSources {
+            url: config.redis.take(),
+            file: config.redis_file.as_deref(),
+            env: std::env::var(scale::REDIS_URL_VAR).ok(),
+            flags: ["--redis", "--redis-file"],
+        },
+        exit::NO_INPUT,
+    )?;
     match (&config.cert, &config.privkey) {
         (Some(_), None) => {
             return Err(fail(

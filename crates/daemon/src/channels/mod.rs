@@ -369,7 +369,12 @@ impl Channels {
     ) {
         let log = &self.log;
         log.line("===================================================");
-        log.line(format_args!("Command: ssehub channels {}", args.join(" ")));
+        // Masked: a --redis URL may carry a password.
+        let command: Vec<String> = args.iter().map(|a| scale::redact(a)).collect();
+        log.line(format_args!(
+            "Command: ssehub channels {}",
+            command.join(" ")
+        ));
         if let Some(c) = &config.config {
             log.line(format_args!("Read configuration from {c}"));
         }

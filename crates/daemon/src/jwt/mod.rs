@@ -16,6 +16,7 @@ use super::log::{Logger, Sink, Stamp};
 use super::metrics::Ops;
 use super::net::head::{self, Limits};
 use super::net::stream::Refuse;
+use super::scale::{self, RedisSources};
 use ssehub_core::hub::{Hub, HubConfig};
 use ssehub_core::runtime::RUNTIME;
 use std::sync::Arc;
@@ -31,7 +32,7 @@ const HELP: &str = "\
 usage: ssehub jwt [-bind ADDR] [-bindctl ADDR] (-secret KEY | -secret-file FILE | -generate-secret)
                  [-heartbeat SECS] [-max-clients N] [-max-header-size N] [-tls-cert FILE -tls-key FILE]
                  [-token-param NAME] [-token-cookie NAME] [-cors-origins LIST] [-refuse 503|retry]
-                 [-redis URL] [-history N]
+                 [-redis URL | -redis-file FILE] [-history N]
 
 The JWT hub (drop-in for chabberwock/sse).
   -bind ADDR         client listener, /events/ (default :8000, every interface)
@@ -54,6 +55,8 @@ The JWT hub (drop-in for chabberwock/sse).
                      200 with a retry: hint, so that browsers come back
   -redis URL         share sessions with every node on this Redis (redis://host:port/db):
                      an /emit/ on any node reaches the user's streams on all of them
+  -redis-file FILE   read that URL from FILE instead (keeps a password out of ps);
+                     without either, SSEHUB_REDIS_URL if set
   -history N         number events (id: lines) and keep the last N per user and
                      channel for Last-Event-ID (in Redis with -redis, for every node)";
 
@@ -116,6 +119,10 @@ const FLAGS: &[Flag] = &[
     },
     Flag {
         name: "redis",
+        boolean: false,
+    },
+    Flag {
+        name: "redis-file",
         boolean: false,
     },
     Flag {
@@ -199,6 +206,7 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
     };
     let (mut cert, mut key) = (None, None);
     let (mut secret, mut generate) = (None, false);
+    let (mut redis, mut redis_file) = (None, None);
     for (name, value) in flags {
         match name {
             "h" | "help" => return Ok(None),
@@ -223,10 +231,11 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
             "cors-origins" => config.access.origins = access::parse_origins(&value)?,
             "refuse" => config.refuse = Refuse::parse(&value).map_err(|e| format!("-{e}"))?,
             "tls-key" => key = Some(value),
-            "redis" => config.redis = Some(value),
+            "redis" => redis = Some(value),
+            "redis-file" => redis_file = Some(value),
             "history" => {
                 config.history =
-                    super::scale::parse_history(Some(&value), "-history").map_err(|f| f.msg)?;
+                    scale::parse_history(Some(&value), "-history").map_err(|f| f.msg)?;
             }
             "max-header-size" => {
                 config.limits.max_head =
@@ -241,6 +250,16 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
         _ => return Err("-tls-cert and -tls-key go together".into()),
     };
     config.secret = choose_secret(secret, generate)?.into_bytes();
+    config.redis = scale::redis_url(
+        RedisSources {
+            url: redis,
+            file: redis_file.as_deref(),
+            env: std::env::var(scale::REDIS_URL_VAR).ok(),
+            flags: ["-redis", "-redis-file"],
+        },
+        exit::USAGE,
+    )
+    .map_err(|f| f.msg)?;
     Ok(Some(config))
 }
 
@@ -298,7 +317,7 @@ async fn serve(config: Config) -> Result<i32, Fail> {
         },
         ..HubConfig::default()
     });
-    let bus = super::scale::bus_for(&hub, config.redis.as_deref(), config.history)?;
+    let bus = scale::bus_for(&hub, config.redis.as_deref(), config.history)?;
     let jwt = Arc::new(Jwt {
         hub,
         bus: bus.clone(),
