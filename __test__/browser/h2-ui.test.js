@@ -4,7 +4,8 @@
 //   HTTP/1.1 a browser stops at six connections per host and the seventh
 //   hangs; ALPN gives h2 and every stream gets every event;
 // - the operator's /ui/ page, rendered: it fills itself from /ui/status
-//   (clients, channels) and the screenshot is checked not blank.
+//   (clients, channels) and the screenshot is checked not blank; under its
+//   Content-Security-Policy (no inline script or style) nothing is refused.
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
@@ -71,7 +72,11 @@ test('the /ui/ status page renders live figures and clients per channel', async 
 window.es = ['/news', '/news', '/sport'].map((p) => new EventSource(p))
 </script>`)
   const page = await browser.context.newPage()
-  await page.goto(`http://127.0.0.1:${mport}/ui/`)
+  // Chromium logs every resource, script or style the policy refuses.
+  const refused = []
+  page.on('console', (msg) => { if (/Content Security Policy/i.test(msg.text())) refused.push(msg.text()) })
+  const res = await page.goto(`http://127.0.0.1:${mport}/ui/`)
+  assert.equal(res.headers()['content-security-policy'], "default-src 'self'; frame-ancestors 'none'")
   const rows = () => page.locator('#channels tr').allInnerTexts()
   await waitUntil(async () => (await rows()).some((r) => /^sport\s+1/.test(r)), 20000, 'the page to show the channels')
     .catch(async (e) => { throw new Error(`${e.message}: ${await page.locator('body').innerText()}`) })
@@ -81,6 +86,8 @@ window.es = ['/news', '/news', '/sport'].map((p) => new EventSource(p))
   const shown = await rows()
   assert.match(shown[0], /^news\s+2/, 'the biggest channel first')
   assert.ok(shown.some((r) => /^sport\s+1/.test(r)))
+  assert.deepEqual(refused, [], 'no Content-Security-Policy violation logged')
+  assert.match(await page.evaluate(() => getComputedStyle(document.querySelector('.bar')).width), /^[1-9]\d*(\.\d+)?px$/, 'bars sized by the script')
   const png = await page.screenshot()
   keepShot('ui', png)
   const shot = inkOf(png)

@@ -5,6 +5,7 @@
 // build info and the standard process metrics.
 const { test, describe } = require('node:test')
 const assert = require('node:assert/strict')
+const http2 = require('node:http2')
 const { start, raw, openStream, split } = require('../helpers/daemon')
 
 const VERSION = require('../../package.json').version
@@ -77,6 +78,82 @@ describe('operator endpoints', () => {
       } finally {
         await d.stop()
       }
+    })
+  }
+})
+
+// Every operator page, and the demo's own /status (it lists the peers'
+// addresses to loopback peers).
+const OPS_PATHS = ['/ui/', '/ui/status', '/ui/app.css', '/ui/app.js', '/metrics', '/status', '/healthz', '/readyz']
+const REBIND = 'rebind.attacker.example'
+const statusOf = (text) => Number(text.split(' ')[1])
+
+/** The status of an HTTP/2 request on `session` (h2c, prior knowledge). */
+function h2status(session, headers) {
+  return new Promise((resolve, reject) => {
+    const req = session.request(headers)
+    req.on('response', (h) => { resolve(h[':status']); req.close() })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+describe('operator pages answer only a loopback host (DNS rebinding), on HTTP/1 and HTTP/2', () => {
+  for (const mode of MODES) {
+    test(`${mode.name}: Host, duplicate Host, absolute-form and :authority`, async (t) => {
+      const d = start(mode.args, { ready: mode.ready, env: mode.env })
+      t.after(() => d.stop())
+      const { ops } = mode.ports(await d.ready)
+      const ask = async (head) => statusOf(await raw(ops, head, { until: complete }))
+      for (const path of OPS_PATHS) {
+        const req = (line, hosts) => `${line} HTTP/1.1\r\n${hosts.map((h) => `Host: ${h}\r\n`).join('')}\r\n`
+        assert.equal(await ask(req(`GET ${path}`, [`localhost:${ops}`])), 200, `${path} for localhost`)
+        assert.equal(await ask(req(`GET ${path}`, [`127.0.0.1:${ops}`])), 200, `${path} for 127.0.0.1`)
+        assert.equal(await ask(req(`GET ${path}`, [REBIND])), 403, `${path} for ${REBIND}`)
+        assert.equal(await ask(req(`GET ${path}`, [`${REBIND}:${ops}`])), 403, `${path} for ${REBIND} with a port`)
+        assert.equal(await ask(req(`GET ${path}`, ['localhost', REBIND])), 403, `${path} with a second Host`)
+        assert.equal(await ask(req(`GET ${path}`, [REBIND, 'localhost'])), 403, `${path} with a second Host first`)
+        assert.equal(await ask(req(`GET http://${REBIND}${path}`, ['localhost'])), 403, `${path}, absolute-form for ${REBIND}`)
+        assert.equal(await ask(req(`GET http://127.0.0.1:${ops}${path}`, ['localhost'])), 200, `${path}, absolute-form for 127.0.0.1`)
+      }
+      const session = http2.connect(`http://127.0.0.1:${ops}`)
+      session.on('error', () => {})
+      t.after(() => session.close())
+      for (const path of OPS_PATHS) {
+        assert.equal(await h2status(session, { ':path': path }), 200, `h2 ${path}, :authority 127.0.0.1:${ops}`)
+        assert.equal(await h2status(session, { ':path': path, ':authority': `localhost:${ops}` }), 200, `h2 ${path}, :authority localhost`)
+        assert.equal(await h2status(session, { ':path': path, ':authority': REBIND }), 403, `h2 ${path}, :authority ${REBIND}`)
+        assert.equal(await h2status(session, { ':path': path, host: REBIND }), 403, `h2 ${path}, host ${REBIND}`)
+      }
+    })
+  }
+})
+
+describe('the status page: security headers, no inline script or style', () => {
+  const CSP = "default-src 'self'; frame-ancestors 'none'"
+  for (const mode of MODES) {
+    test(`${mode.name}: /ui/, /ui/status, /ui/app.css and /ui/app.js`, async (t) => {
+      const d = start(mode.args, { ready: mode.ready, env: mode.env })
+      t.after(() => d.stop())
+      const { ops } = mode.ports(await d.ready)
+      const types = { '/ui/': 'text/html; charset=utf-8', '/ui/status': 'application/json', '/ui/app.css': 'text/css; charset=utf-8', '/ui/app.js': 'text/javascript; charset=utf-8' }
+      for (const [path, type] of Object.entries(types)) {
+        const r = await fetchRaw(ops, path)
+        assert.equal(r.status, 200, path)
+        const header = (name) => (r.head.match(new RegExp(`^${name}: (.*)\r$`, 'mi')) || [])[1]
+        assert.equal(header('Content-Type'), type, path)
+        assert.equal(header('Content-Security-Policy'), CSP, path)
+        assert.equal(header('X-Content-Type-Options'), 'nosniff', path)
+        assert.equal(header('Referrer-Policy'), 'no-referrer', path)
+      }
+      const page = (await fetchRaw(ops, '/ui/')).body
+      assert.doesNotMatch(page, /<style\b/i, 'no inline <style>')
+      assert.doesNotMatch(page, /\sstyle=/i, 'no style attribute')
+      assert.doesNotMatch(page, /<script(?![^>]*\ssrc=)[^>]*>/i, 'every <script> has a src')
+      assert.match(page, /<script src="app\.js"/)
+      assert.match(page, /<link rel="stylesheet" href="app\.css">/)
+      const js = (await fetchRaw(ops, '/ui/app.js')).body
+      assert.doesNotMatch(js, /style=|innerHTML/, 'no inline style made by the script either')
     })
   }
 })

@@ -2,14 +2,17 @@
 //! sse-server. `/stream` sends a hello event, then one numbered message a
 //! second whose random string is the original's for that number;
 //! `Last-Event-ID: message-N` resumes at N, `count` bounds the stream.
-//! `/status` lists the streams; `/metrics` is ours.
+//! `/status` lists the streams; `/metrics` and the status page are ours.
+//! Reached through a loopback address, every page but `/stream` answers
+//! only requests for a loopback host, by the rule channels and jwt apply
+//! to their operator listeners ([`loopback_host`]).
 
 use super::app::{self, App, Budget};
 use super::exit::{self, Fail};
 use super::go::rand::random_string;
 use super::go::text::{go_duration, rfc3339_nano, scan_int};
 use super::log::{Logger, Sink, Stamp};
-use super::metrics::Ops;
+use super::metrics::{forbidden_host, loopback_host, Ops};
 use super::net::addr;
 use super::net::form::{go_parse_query, Form};
 use super::net::head::{self, Limits, RequestInfo};
@@ -255,7 +258,8 @@ enum Route {
     Stream,
     /// The original's `/status`.
     Status,
-    /// Ours: `/metrics`, `/healthz`, `/readyz`, `/ui/` (private peers).
+    /// Ours: `/metrics`, `/healthz`, `/readyz`, `/ui/` and its files
+    /// (private peers).
     Ops,
     NotFound,
 }
@@ -264,7 +268,8 @@ fn route(req: &dyn RequestInfo) -> Route {
     match req.path() {
         "/stream" => Route::Stream,
         "/status" => Route::Status,
-        "/metrics" | "/healthz" | "/readyz" | "/ui" | "/ui/" | "/ui/status" => Route::Ops,
+        "/metrics" | "/healthz" | "/readyz" | "/ui" | "/ui/" | "/ui/status" | "/ui/app.css"
+        | "/ui/app.js" => Route::Ops,
         _ => Route::NotFound,
     }
 }
@@ -298,6 +303,11 @@ async fn handle(demo: Arc<Demo>, req: Request<Incoming>, conn: Conn) -> Response
     let route = route(&req);
     if matches!(route, Route::NotFound) {
         return not_found();
+    }
+    // `/status` lists the peers' addresses to the private ones: it is an
+    // operator page as much as `/metrics` (a rebound page must not read it).
+    if matches!(route, Route::Ops | Route::Status) && !loopback_host(&req, &conn) {
+        return forbidden_host();
     }
     if !demo.authorized(&req) {
         return unauthorized();

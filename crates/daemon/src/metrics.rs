@@ -3,7 +3,11 @@
 //! loopback peers): hub and process counters as Prometheus text
 //! (`/metrics`), a JSON status object (`/status`, `/ui/status`), liveness
 //! and readiness (`/healthz`, `/readyz`: 503 while draining) and a status
-//! page for a person (`/ui/`, one HTML file, no external assets).
+//! page for a person (`/ui/` with its `app.css` and `app.js`, no external
+//! assets, under a Content-Security-Policy that allows nothing inline).
+//!
+//! The one rule every mode applies to these pages on a loopback listener
+//! is [`loopback_host`]: the request must name a loopback host.
 
 use super::log::Logger;
 use super::net::head::RequestInfo;
@@ -161,8 +165,34 @@ pub fn status_json(mode: &str, hub: &Hub, log_dropped: u64, started: Instant) ->
     out
 }
 
-/// The status page.
+/// The status page, its style and its script: three files, so that the
+/// page's policy can refuse every inline script and style.
 const UI: &str = include_str!("ui/index.html");
+const UI_CSS: &str = include_str!("ui/app.css");
+const UI_JS: &str = include_str!("ui/app.js");
+
+/// What the status page and the files it loads are sent with: only this
+/// origin's scripts, styles and `fetch`es (no inline script or style, so an
+/// injected one does not run), no framing (clickjacking), no type sniffing,
+/// no `Referer` to anywhere.
+const UI_HEADERS: [(&str, &str); 3] = [
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; frame-ancestors 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+];
+
+/// A file of the status page (or its JSON) with [`UI_HEADERS`].
+fn ui_reply(content_type: &str, body: String) -> Response<ReplyBody> {
+    let length = body.len().to_string();
+    let date = super::net::reply::date();
+    let mut headers = vec![("Content-Type", content_type)];
+    headers.extend(UI_HEADERS);
+    headers.extend([("Date", date.as_str()), ("Content-Length", &length)]);
+    super::net::reply::reply(StatusCode::OK, &headers, ReplyBody::full(body))
+}
 
 /// A mode's operator endpoints.
 #[derive(Clone)]
@@ -221,11 +251,12 @@ impl Ops {
                     body,
                 )
             }
-            "/status" | "/ui/status" => go_reply(
+            "/status" => go_reply(
                 StatusCode::OK,
                 "application/json",
                 self.status(hub, dropped),
             ),
+            "/ui/status" => ui_reply("application/json", self.status(hub, dropped)),
             "/healthz" => go_reply(StatusCode::OK, text, "ok\n".into()),
             "/readyz" if self.shutdown.is_triggered() => {
                 go_reply(StatusCode::SERVICE_UNAVAILABLE, text, "draining\n".into())
@@ -236,7 +267,9 @@ impl Ops {
                 &[("Location", "/ui/"), ("Content-Length", "0")],
                 ReplyBody::empty(),
             ),
-            "/ui/" => go_reply(StatusCode::OK, "text/html; charset=utf-8", UI.into()),
+            "/ui/" => ui_reply("text/html; charset=utf-8", UI.into()),
+            "/ui/app.css" => ui_reply("text/css; charset=utf-8", UI_CSS.into()),
+            "/ui/app.js" => ui_reply("text/javascript; charset=utf-8", UI_JS.into()),
             _ => return None,
         })
     }
@@ -292,18 +325,34 @@ impl Service for OpsService {
     }
 }
 
-/// For a listener on a loopback address: whether the request names a
-/// loopback host (`localhost`, `127.0.0.1`, `[::1]`, with any port). A page
-/// in a local browser can reach a loopback port by CSRF or, after DNS
-/// rebinding, read it; its `Host` then names the attacker's domain. A
-/// listener bound elsewhere was made public on purpose and is not checked.
+/// For a connection to a loopback address: whether the request names a
+/// loopback host (`localhost`, `127.0.0.1`, `[::1]`, with any port) and no
+/// other. A page in a local browser can reach a loopback port by CSRF or,
+/// after DNS rebinding, read it; the host it names is then the attacker's
+/// domain. Every name a request carries must pass: its `Host` (one only:
+/// with two, a proxy and this server could each take another), and the
+/// target's authority (HTTP/2's `:authority`, which replaces `Host`, or an
+/// HTTP/1 absolute-form target, which overrides it). A request naming no
+/// host at all is refused. A connection to another address reached a
+/// listener made public on purpose and is not checked.
 pub fn loopback_host(req: &dyn RequestInfo, conn: &Conn) -> bool {
     if !conn.local.ip().is_loopback() {
         return true;
     }
-    let Some(host) = req.header("host") else {
+    let hosts = req.header_values("host");
+    if hosts.len() > 1 {
         return false;
-    };
+    }
+    let authority = req.authority().map(|a| {
+        // The host of `user@host:port` is after the user part.
+        a.rsplit_once('@').map_or(a, |(_, host)| host).as_bytes()
+    });
+    let mut names = hosts.into_iter().chain(authority).peekable();
+    names.peek().is_some() && names.all(loopback_name)
+}
+
+/// `localhost` or a loopback address, with or without a port.
+fn loopback_name(host: &[u8]) -> bool {
     let host = String::from_utf8_lossy(host);
     let name = match host.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
@@ -401,6 +450,60 @@ mod tests {
         assert!(!loopback_host(&no_host, &local));
         let public = conn_on("0.0.0.0:8001");
         assert!(loopback_host(&with_host("attacker.example"), &public));
+    }
+
+    fn request(target: &str, hosts: &[&str]) -> hyper::Request<()> {
+        let mut req = hyper::Request::get(target);
+        for host in hosts {
+            req = req.header("host", *host);
+        }
+        req.body(()).unwrap()
+    }
+
+    #[test]
+    fn every_name_a_request_carries_must_be_loopback() {
+        let local = conn_on("127.0.0.1:8001");
+        let cases: [(&str, &[&str], bool); 10] = [
+            // Two Host headers: refused whatever they say.
+            ("/", &["localhost", "attacker.example"], false),
+            ("/", &["attacker.example", "localhost"], false),
+            ("/", &["localhost", "localhost"], false),
+            // HTTP/2's :authority (or an absolute-form target), with or
+            // without a Host beside it.
+            ("http://127.0.0.1:8001/status", &[], true),
+            ("http://[::1]:8001/status", &["localhost"], true),
+            ("http://user@localhost/status", &[], true),
+            ("http://attacker.example/status", &[], false),
+            ("http://attacker.example/status", &["localhost"], false),
+            ("http://localhost@attacker.example/", &["localhost"], false),
+            ("http://127.0.0.1/status", &["attacker.example"], false),
+        ];
+        for (target, hosts, want) in cases {
+            let req = request(target, hosts);
+            assert_eq!(loopback_host(&req, &local), want, "{target} {hosts:?}");
+        }
+    }
+
+    #[test]
+    fn the_status_page_and_its_files_carry_the_security_headers() {
+        let ops = Ops::new("demo", Shutdown::default());
+        let hub = Hub::new(ssehub_core::hub::HubConfig {
+            heartbeat: None,
+            ..ssehub_core::hub::HubConfig::default()
+        });
+        let log = Logger::new(crate::log::Sink::Off, crate::log::Stamp::Bare);
+        for path in ["/ui/", "/ui/status", "/ui/app.css", "/ui/app.js"] {
+            let res = ops.reply(path, &hub, &log).unwrap();
+            for (name, value) in UI_HEADERS {
+                assert_eq!(res.headers()[name], value, "{path} {name}");
+            }
+        }
+        assert!(
+            !UI.contains("<style") && !UI.contains("style="),
+            "inline style"
+        );
+        assert!(UI.contains("<script src=\"app.js\" defer></script>"));
+        assert_eq!(UI.matches("<script").count(), 1, "inline script");
     }
 }
 

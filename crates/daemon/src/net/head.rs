@@ -118,6 +118,11 @@ pub trait RequestInfo {
     fn query(&self) -> Option<&str>;
     /// HTTP/1.0 (no chunked body, no keep-alive by default).
     fn http10(&self) -> bool;
+    /// The authority the target names, if it names one: HTTP/2's
+    /// `:authority`, an HTTP/1 absolute-form target's (`GET http://h/p`)
+    /// or a `CONNECT`'s. It is the request's host where it is given (a
+    /// server must then ignore `Host`), so a check of the host checks it.
+    fn authority(&self) -> Option<&str>;
     /// Every value of a header, by case-insensitive name, in order.
     fn header_values<'a>(&'a self, name: &str) -> Vec<&'a [u8]>;
 
@@ -145,6 +150,9 @@ impl<B> RequestInfo for hyper::Request<B> {
     }
     fn http10(&self) -> bool {
         self.version() <= hyper::Version::HTTP_10
+    }
+    fn authority(&self) -> Option<&str> {
+        self.uri().authority().map(|a| a.as_str())
     }
     fn header_values<'a>(&'a self, name: &str) -> Vec<&'a [u8]> {
         self.headers()
@@ -177,6 +185,13 @@ impl RequestInfo for Head {
     }
     fn http10(&self) -> bool {
         self.http10
+    }
+    fn authority(&self) -> Option<&str> {
+        if self.method.eq_ignore_ascii_case("CONNECT") {
+            return Some(&self.target);
+        }
+        let (_, rest) = self.target.split_once("://")?;
+        Some(rest.split(['/', '?', '#']).next().unwrap_or(""))
     }
     fn header_values<'a>(&'a self, name: &str) -> Vec<&'a [u8]> {
         self.headers
@@ -373,6 +388,24 @@ mod tests {
         assert_eq!(r.head.header_values("a"), [b"1", b"2"]);
         assert_eq!(&r.rest[..], b"next");
         assert!(r.raw.ends_with(b"\r\n\r\n"));
+        assert_eq!(r.head.authority(), None);
+    }
+
+    #[tokio::test]
+    async fn the_authority_of_a_target_as_hyper_gives_it() {
+        for (line, want) in [
+            ("GET /status", None),
+            ("GET http://evil.example:1/status?x", Some("evil.example:1")),
+            ("GET http://u@127.0.0.1", Some("u@127.0.0.1")),
+            ("CONNECT 127.0.0.1:443", Some("127.0.0.1:443")),
+        ] {
+            let raw = format!("{line} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            let head = read_all(raw.as_bytes()).await.unwrap().head;
+            assert_eq!(head.authority(), want, "{line}");
+            let target = line.split(' ').nth(1).unwrap();
+            let parsed = hyper::Request::get(target).body(()).unwrap();
+            assert_eq!(RequestInfo::authority(&parsed), want, "hyper: {line}");
+        }
     }
 
     #[tokio::test]
