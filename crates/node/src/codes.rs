@@ -116,3 +116,20 @@ pub(crate) fn receipt_of(answer: Result<Published, BusError>) -> crate::BusRecei
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_names_each_code_once_by_its_suffix() {
+        let table = error_codes();
+        assert_eq!(table.len(), Code::ALL.len());
+        assert!(table.contains(&vec![
+            "CLIENT_LIMIT".to_string(),
+            "ERR_SSEHUB_CLIENT_LIMIT".to_string()
+        ]));
+        let names: std::collections::HashSet<_> = table.iter().map(|pair| &pair[0]).collect();
+        assert_eq!(names.len(), table.len());
+    }
+}

@@ -26,6 +26,9 @@ mod front;
 mod options;
 mod socket;
 
+pub use codes::error_codes;
+pub use options::{defaults, Defaults};
+
 use bytes::{Bytes, BytesMut};
 use codes::{coded, frame_error, parse_reason, receipt_of, register_error, Code};
 use forward::Forward;
