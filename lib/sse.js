@@ -4,16 +4,14 @@
 // streams and passes every other request to the listeners it took.
 
 const { EventEmitter } = require('node:events')
-const querystring = require('node:querystring')
 const { NativeHub } = require('../binding')
 const { Engine } = require('./engine')
 const Client = require('./client')
 const codes = require('./codes')
 const { toFields, framed } = require('./message')
 const { compilePattern, matchesPath, splitTarget } = require('./path')
-const native = require('./transports/native')
-const { FallbackStream } = require('./transports/fallback')
-const { fetchStream } = require('./transports/fetch')
+const { HOP_BY_HOP, FRAMING, lastEventIdOf, queryOf, refusal } = require('./request')
+const { canAdopt, NativeStream, FallbackStream, FetchStream, readRequest } = require('./transports')
 const { normalizeOptions } = require('./options')
 
 class SSE extends EventEmitter {
@@ -46,6 +44,15 @@ class SSE extends EventEmitter {
     this._bus = this.options.hub.redisUrl !== undefined
     this._headers = Object.freeze(Object.fromEntries(this.options.hub.headers))
     this._headerNames = new Set(this.options.hub.headers.map(([name]) => name.toLowerCase()))
+    /**
+     * What a transport may use of this SSE (lib/transports): the engine,
+     * the server and the end-of-tick flush; nothing else.
+     */
+    this._link = Object.freeze({
+      engine: this._engine,
+      server: this.server,
+      flushSoon: () => this._flushSoon(),
+    })
     if (this.server) this._attach(this.server)
   }
 
@@ -118,7 +125,7 @@ class SSE extends EventEmitter {
     const lastEventId = lastEventIdOf(req)
     const client = new Client(this, stream.id, req, res, stream, lastEventId)
     this._addClient(stream.id, client)
-    this._welcome(client, parseQuery(query, req), lastEventId)
+    this._welcome(client, queryOf(query, req.url), lastEventId)
     return client
   }
 
@@ -139,16 +146,16 @@ class SSE extends EventEmitter {
    * Returns null when the request was answered (refused) instead.
    */
   _open(req, res) {
-    if (this.options.transport !== 'fallback' && native.canAdopt(req, res)) {
+    if (this.options.transport !== 'fallback' && canAdopt(req, res)) {
       try {
-        return new native.NativeStream(this, req, res, this._extraHeaders(res))
+        return new NativeStream(this._link, req, res, this._extraHeaders(res))
       } catch (err) {
         if (!this._tookOverBadly(req, res, err)) return null
         // No fd to duplicate into (EMFILE): Node keeps the socket, JS writes.
       }
     }
     try {
-      return new FallbackStream(this, req, res, this._fallbackHeaders(req, res))
+      return new FallbackStream(this._link, req, res, this._fallbackHeaders(req, res))
     } catch (err) {
       if (this._tookOverBadly(req, res, err)) refuseBroken(res)
       return null
@@ -184,18 +191,16 @@ class SSE extends EventEmitter {
    * `retry:` and ends, for EventSource gives up for good on a non-200.
    */
   _refuse(req, res, why) {
-    const ms = this.options.retryAfter
     if (!res.headersSent && !res.writableEnded) {
-      if (this.options.refuse === 'retry') {
-        const headers = { ...this._fallbackHeaders(req, res) }
+      const answer = refusal(this.options, why)
+      let headers = answer.headers
+      if (headers === null) {
+        headers = { ...this._fallbackHeaders(req, res) }
         for (const name of Object.keys(headers)) if (name.toLowerCase() === 'connection') delete headers[name]
         if (req.httpVersionMajor < 2) headers.Connection = 'close'
-        res.writeHead(200, headers)
-        res.end(`retry: ${ms}\n\n`)
-      } else {
-        res.writeHead(503, { 'Content-Type': 'text/plain', 'Retry-After': String(Math.ceil(ms / 1000)) })
-        res.end(why === 'limit' ? 'Too many SSE clients\n' : 'SSE server is shutting down\n')
       }
+      res.writeHead(answer.status, headers)
+      res.end(answer.body)
     } else if (!res.writableEnded) {
       res.end()
     }
@@ -306,11 +311,53 @@ class SSE extends EventEmitter {
   }
 
   /**
-   * Fetch API entry: answers a Web `Request` with a `Response` whose body
-   * stream the hub feeds (lib/transports/fetch.js).
+   * Fetch API entry: accepts a Web `Request` as an event stream and returns
+   * its `Response`, whose body the hub feeds (lib/transports/fetch.js).
+   * Refusals follow the `refuse` option, as in `handleRequest`; HEAD gets
+   * the headers only. Emits `'connection'` like `handleRequest`.
    */
   fetch(request) {
-    return fetchStream(this, request)
+    // Everything the Request-like object is asked is asked here, before a
+    // client slot is taken: a getter that throws, or a URL that does not
+    // parse, must not cost a slot for good.
+    const asked = readRequest(request)
+    const headers = this._fetchHeaders()
+    if (this._closing) return this._fetchRefused(headers, 'shutdown')
+    if (asked.method === 'HEAD') return new Response(null, { status: 200, headers })
+    let stream
+    try {
+      stream = new FetchStream(this._link)
+    } catch (err) {
+      const code = err && err.code
+      if (code === codes.CLIENT_LIMIT || code === codes.CLOSED) return this._fetchRefused(headers, code === codes.CLIENT_LIMIT ? 'limit' : 'shutdown')
+      throw err
+    }
+    try {
+      const response = new Response(stream.body, { status: 200, headers })
+      const client = new Client(this, stream.id, request, response, stream, asked.lastEventId)
+      this._addClient(stream.id, client)
+      stream.watch(asked.signal)
+      this._welcome(client, asked.query, asked.lastEventId)
+      return response
+    } catch (err) {
+      // Nobody will read a body that was never returned: give the slot back.
+      stream.gone()
+      throw err
+    }
+  }
+
+  /** A Fetch Response's headers: the stream's own, without connection-specific ones. */
+  _fetchHeaders() {
+    const headers = new Headers()
+    for (const [name, value] of Object.entries(this._headers)) {
+      if (!HOP_BY_HOP.has(name.toLowerCase())) headers.append(name, value)
+    }
+    return headers
+  }
+
+  _fetchRefused(headers, why) {
+    const answer = refusal(this.options, why)
+    return new Response(answer.body, { status: answer.status, headers: answer.headers || headers })
   }
 
   /**
@@ -404,8 +451,6 @@ function settled(receipt) {
   return receipt.id
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection'])
-const FRAMING = new Set(['content-length', 'transfer-encoding'])
 
 /** A stream that could open on no transport: a 500 if nothing was sent yet. */
 function refuseBroken(res) {
@@ -446,23 +491,6 @@ function channelNames(channel) {
     }
   }
   return list.map(String)
-}
-
-function lastEventIdOf(req) {
-  const header = req.headers['last-event-id']
-  if (typeof header === 'string') return header
-  const { query } = splitTarget(req.url)
-  if (query === null) return null
-  const value = querystring.parse(query).lastEventId
-  if (Array.isArray(value)) return value[value.length - 1]
-  return typeof value === 'string' ? value : null
-}
-
-function parseQuery(query, req) {
-  if (query && typeof query === 'object') return query
-  if (typeof query === 'string') return querystring.parse(query)
-  if (query === undefined) return querystring.parse(splitTarget(req.url).query || '')
-  return querystring.parse('')
 }
 
 function noop() {}

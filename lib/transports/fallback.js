@@ -15,22 +15,19 @@ class FallbackStream {
   /**
    * Registers the client first: past `maxClients` or during shutdown this
    * throws (lib/codes.js) before any head is written, so a 503 can go out.
-   * @param {import('../sse')} sse
+   * @param {import('./index').Link} link what the SSE lends its transports
    * @param {Record<string,string|string[]>} headers response headers, in order
    */
-  constructor(sse, req, res, headers) {
-    this._sse = sse
-    this._engine = sse._engine
-    this._server = sse.server
+  constructor(link, req, res, headers) {
+    this._link = link
+    this._engine = link.engine
+    this._server = link.server
     /** Set once `res.end()` was called by user code (or the hub ended the stream). */
     this._ended = false
     this.kind = 'fallback'
     this.id = this._engine.attach()
     this._req = req
     this.res = res
-    this.maxQueueBytes = sse.options.maxQueueBytes
-    /** The biggest batch written since the response buffer was last empty. */
-    this.biggest = 0
     this._ack = () => this._engine.ack(this.id)
     if (req.socket && typeof req.socket.setNoDelay === 'function') req.socket.setNoDelay(true)
     try {
@@ -52,18 +49,15 @@ class FallbackStream {
     this._own = bindRaw(this, res)
   }
 
-  /** Writes one batch from the hub; a client that stops reading is closed as slow. */
+  /**
+   * Writes one batch from the hub. The next comes only once Node has
+   * written this one: what waits for a slow reader waits in the hub's
+   * queue, where the slow-client rule (`maxQueueBytes`) is applied.
+   */
   deliver(buffer) {
     const res = this.res
     if (res.finished || res.destroyed) return // (writableEnded is user code's view)
-    // As in the native queue, one batch bigger than the limit is not counted,
-    // only the backlog beside it: else one huge event drops every reader.
-    if (res.writableLength === 0) this.biggest = 0
-    this.biggest = Math.max(this.biggest, buffer.length)
-    const flowing = this._own.write.call(res, buffer)
-    const uncounted = this.biggest > this.maxQueueBytes ? this.biggest : 0
-    if (res.writableLength - uncounted > this.maxQueueBytes) return this._engine.closeClient(this.id, 'slow')
-    if (flowing) this._ack()
+    if (this._own.write.call(res, buffer)) this._ack()
     else res.once('drain', this._ack)
   }
 

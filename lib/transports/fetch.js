@@ -13,22 +13,17 @@
 // in Rust, where `maxQueueBytes` applies exactly as on the other transports.
 
 const querystring = require('node:querystring')
-const Client = require('../client')
-const codes = require('../codes')
-
-// Connection-specific headers belong to the server that writes the
-// Response, not to the Response itself (and are forbidden in HTTP/2).
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection'])
+const { lastEventId } = require('../request')
 
 /** One client's body: the hub's batches, enqueued as the reader takes them. */
 class FetchStream {
   /**
    * Registers the client first: past `maxClients` or during shutdown this
    * throws (lib/codes.js) and no Response is made.
-   * @param {import('../sse')} sse
+   * @param {{ engine: import('../engine').Engine }} link what the SSE lends its transports
    */
-  constructor(sse) {
-    this._engine = sse._engine
+  constructor(link) {
+    this._engine = link.engine
     this.kind = 'fallback'
     this.id = this._engine.attach()
     this._done = false
@@ -45,6 +40,13 @@ class FetchStream {
       },
       cancel: () => this.gone(),
     })
+  }
+
+  /** Ends the stream when the request is aborted. */
+  watch(signal) {
+    if (!signal) return
+    if (signal.aborted) this.gone()
+    else signal.addEventListener('abort', () => this.gone(), { once: true })
   }
 
   /** The reader went away (cancelled the body, or the request was aborted). */
@@ -71,92 +73,19 @@ class FetchStream {
   }
 }
 
-/**
- * `sse.fetch(request)`: accepts a Fetch `Request` as an event stream and
- * returns its `Response`. Refusals (past `maxClients`, during shutdown)
- * follow the `refuse` option: a 503 with Retry-After, or a 200 that only
- * says `retry:`. HEAD gets the headers only. Emits `'connection'` like
- * `handleRequest`.
- * @param {import('../sse')} sse
- * @param {Request} request
- * @returns {Response}
- */
-function fetchStream(sse, request) {
-  // Everything the Request-like object is asked is asked here, before a
-  // client slot is taken: a getter that throws, or a URL that does not
-  // parse, must not cost a slot for good.
-  const asked = readRequest(request)
-  const headers = streamHeaders(sse)
-  if (sse._closing) return refused(sse, headers, 'shutdown')
-  if (asked.method === 'HEAD') return new Response(null, { status: 200, headers })
-  let stream
-  try {
-    stream = new FetchStream(sse)
-  } catch (err) {
-    if (err && err.code === codes.CLIENT_LIMIT) return refused(sse, headers, 'limit')
-    if (err && err.code === codes.CLOSED) return refused(sse, headers, 'shutdown')
-    throw err
-  }
-  try {
-    return open(sse, request, asked, stream, headers)
-  } catch (err) {
-    // Nobody will read a body that was never returned: give the slot back.
-    stream.gone()
-    throw err
-  }
-}
-
-/** What fetchStream needs of the request, read once; throws a TypeError for a non-Request. */
+/** What `sse.fetch` needs of the request, read once; throws a TypeError for a non-Request. */
 function readRequest(request) {
   if (!request || typeof request.url !== 'string' || !request.headers || typeof request.headers.get !== 'function') {
     throw new TypeError('ssehub: sse.fetch() takes a Fetch API Request')
   }
   const url = new URL(request.url, 'http://localhost')
+  const query = url.search.slice(1)
   return {
     method: request.method,
-    query: querystring.parse(url.search.slice(1)),
-    lastEventId: lastEventIdOf(request, url),
+    query: querystring.parse(query),
+    lastEventId: lastEventId(request.headers.get('last-event-id'), query),
     signal: request.signal,
   }
 }
 
-/** The registered client's Response, its abort watch and its welcome. */
-function open(sse, request, asked, stream, headers) {
-  const response = new Response(stream.body, { status: 200, headers })
-  const client = new Client(sse, stream.id, request, response, stream, asked.lastEventId)
-  sse._addClient(stream.id, client)
-  const { signal } = asked
-  if (signal) {
-    if (signal.aborted) stream.gone()
-    else signal.addEventListener('abort', () => stream.gone(), { once: true })
-  }
-  sse._welcome(client, asked.query, asked.lastEventId)
-  return response
-}
-
-function streamHeaders(sse) {
-  const headers = new Headers()
-  for (const [name, value] of Object.entries(sse._headers)) {
-    if (!HOP_BY_HOP.has(name.toLowerCase())) headers.append(name, value)
-  }
-  return headers
-}
-
-/** The same answers as `handleRequest` gives a refused stream. */
-function refused(sse, headers, why) {
-  const ms = sse.options.retryAfter
-  if (sse.options.refuse === 'retry') return new Response(`retry: ${ms}\n\n`, { status: 200, headers })
-  return new Response(why === 'limit' ? 'Too many SSE clients\n' : 'SSE server is shutting down\n', {
-    status: 503,
-    headers: { 'Content-Type': 'text/plain', 'Retry-After': String(Math.ceil(ms / 1000)) },
-  })
-}
-
-function lastEventIdOf(request, url) {
-  const header = request.headers.get('last-event-id')
-  if (header !== null) return header
-  const values = url.searchParams.getAll('lastEventId')
-  return values.length > 0 ? values[values.length - 1] : null
-}
-
-module.exports = { fetchStream, FetchStream }
+module.exports = { FetchStream, readRequest }

@@ -49,13 +49,13 @@ class NativeStream extends EventEmitter {
    * Hands the socket to the hub. Throws (leaving the socket to Node) if
    * Rust refuses it; the error's `code` says why (lib/codes.js).
    */
-  constructor(sse, req, res, headers) {
+  constructor(link, req, res, headers) {
     const socket = req.socket
     const handle = socket._handle
     handle.readStop()
     let id
     try {
-      id = sse._engine.adopt(handle.fd, req.httpVersionMinor !== 0, headers)
+      id = link.engine.adopt(handle.fd, req.httpVersionMinor !== 0, headers)
     } catch (err) {
       handle.readStart()
       throw err
@@ -63,7 +63,7 @@ class NativeStream extends EventEmitter {
     super()
     dropEmptyListenerTable(this)
     this.id = id
-    this._sse = sse
+    this._link = link
     this._req = req
     this._res = res
     this._ended = false
@@ -113,13 +113,13 @@ class NativeStream extends EventEmitter {
   }
 
   setNoDelay(noDelay = true) {
-    this._sse._engine.setNoDelay(this.id, Boolean(noDelay))
+    this._link.engine.setNoDelay(this.id, Boolean(noDelay))
     return this
   }
 
   setKeepAlive(enable = false, initialDelay = 0) {
     const delayMs = Number.isFinite(initialDelay) && initialDelay > 0 ? Math.min(initialDelay, 0xffffffff) : 0
-    this._sse._engine.setKeepAlive(this.id, Boolean(enable), Math.floor(delayMs))
+    this._link.engine.setKeepAlive(this.id, Boolean(enable), Math.floor(delayMs))
     return this
   }
 
@@ -135,13 +135,13 @@ class NativeStream extends EventEmitter {
 
   /** Ends the stream at once, dropping what is still queued. */
   destroy() {
-    if (!this.destroyed) this._sse._engine.closeClient(this.id, 'client')
+    if (!this.destroyed) this._link.engine.closeClient(this.id, 'client')
     return this
   }
 
   /** Ends the stream after what is queued, like `client.close()`. */
   end() {
-    if (!this.destroyed) this._sse._engine.closeClient(this.id, 'server')
+    if (!this.destroyed) this._link.engine.closeClient(this.id, 'server')
     return this
   }
 
@@ -255,7 +255,7 @@ const RESPONSE = {
   }),
   writableLength: getter(function writableLength() {
     const stream = this[kStream]
-    return stream.destroyed ? 0 : stream._sse._engine.queuedBytes(stream.id) || 0
+    return stream.destroyed ? 0 : stream._link.engine.queuedBytes(stream.id) || 0
   }),
   writableEnded: getter(function writableEnded() {
     return this[kStream]._ended

@@ -5,7 +5,7 @@
 // is kept.
 
 /**
- * Binds `write` and `end` of `res` to `stream`, which has `id`, `_sse`,
+ * Binds `write` and `end` of `res` to `stream`, which has `id`, `_link`,
  * `_ended` and `_endByUser()`. Returns the original methods.
  */
 function bindRaw(stream, res) {
@@ -32,8 +32,8 @@ function writeRaw(stream, chunk, encoding, callback) {
     if (typeof callback === 'function') process.nextTick(callback, err)
     return false
   }
-  const queued = stream._sse._engine.writeRaw(stream.id, toBuffer(chunk, encoding))
-  stream._sse._flushSoon()
+  const queued = stream._link.engine.writeRaw(stream.id, toBuffer(chunk, encoding))
+  stream._link.flushSoon()
   if (typeof callback === 'function') process.nextTick(callback, queued ? null : Object.assign(new Error('the client is gone'), { code: 'ERR_STREAM_DESTROYED' }))
   return queued
 }
@@ -46,7 +46,7 @@ function endRaw(stream, res, chunk, encoding, callback) {
   if (typeof callback === 'function') res.once('finish', callback)
   if (stream._ended) return
   stream._ended = true
-  stream._sse._engine.closeClient(stream.id, 'server')
+  stream._link.engine.closeClient(stream.id, 'server')
 }
 
 function toBuffer(chunk, encoding) {
