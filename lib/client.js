@@ -93,12 +93,14 @@ class Client extends EventEmitter {
 
   /** Joins a channel; `sse.publish(channel, ...)` then reaches this client. */
   join(channel) {
+    checkChannel('join', channel)
     if (this.closed) return false
     return this._engine.join(this.id, String(channel))
   }
 
   /** Leaves a channel. Returns false if the client was not in it. */
   leave(channel) {
+    checkChannel('leave', channel)
     return this._engine.leave(this.id, String(channel))
   }
 
@@ -118,6 +120,14 @@ class Client extends EventEmitter {
     if (this.closed) return
     this.closeReason = reason
     this.emit('close', reason)
+  }
+}
+
+/** A channel name: not missing, not empty (a mistake `String()` would hide as 'undefined'). */
+function checkChannel(method, channel) {
+  if (channel === undefined || channel === null || channel === '') {
+    const got = channel === '' ? "''" : String(channel)
+    throw new TypeError(`ssehub: client.${method}() needs a channel name, e.g. client.${method}('room'), got ${got}`)
   }
 }
 

@@ -147,7 +147,10 @@ function warnUnknown(options) {
   }
 }
 
-/** Validates the options; unknown keys are ignored with a warning. */
+/**
+ * Validates the options; unknown keys are ignored with a warning. Returns
+ * the options as `sse.options` shows them, and the engine's configuration.
+ */
 function normalizeOptions(options) {
   if (options !== undefined && options !== null && (typeof options !== 'object' || Array.isArray(options))) {
     fail(`the options must be an object, e.g. new SSE(server, { path: '/sse' }), got ${describe(options)}`)
@@ -168,7 +171,7 @@ function normalizeOptions(options) {
   if (o.retry !== null) delay('retry', o.retry)
   delay('retryAfter', o.retryAfter)
   const headers = mergeHeaders(headerPairs(o.headers))
-  o.hub = {
+  const hub = {
     heartbeatMs: delay('heartbeat', o.heartbeat),
     history: nonNegativeInt('history', o.history, 1_000_000),
     historyBytes: nonNegativeInt('historyBytes', o.historyBytes, Number.MAX_SAFE_INTEGER),
@@ -179,7 +182,7 @@ function normalizeOptions(options) {
     preamble: preambleOf(o.retry),
     ...redisOption(o.redis),
   }
-  return Object.freeze(o)
+  return { options: Object.freeze(o), hub }
 }
 
 module.exports = { normalizeOptions, BASE_HEADERS }

@@ -23,7 +23,8 @@ class SSE extends EventEmitter {
   constructor(server, options) {
     super()
     checkServer(server)
-    this.options = normalizeOptions(options)
+    const normalized = normalizeOptions(options)
+    this.options = normalized.options
     this.server = server || null
     this._pattern = compilePattern(this.options.path)
     this._clients = new Map()
@@ -39,11 +40,11 @@ class SSE extends EventEmitter {
     }
     /** Requests whose takeover failed (no fd left, peer already gone). */
     this._takeoverFailures = 0
-    this._engine = createHub(this.options.hub, (id, reason, data) => this._onHubEvent(id, reason, data))
+    this._engine = createHub(normalized.hub, (id, reason, data) => this._onHubEvent(id, reason, data))
     /** Publishes go through Redis to every node (the `redis` option). */
-    this._bus = this.options.hub.redisUrl !== undefined
-    this._headers = Object.freeze(Object.fromEntries(this.options.hub.headers))
-    this._headerNames = new Set(this.options.hub.headers.map(([name]) => name.toLowerCase()))
+    this._bus = normalized.hub.redisUrl !== undefined
+    this._headers = Object.freeze(Object.fromEntries(normalized.hub.headers))
+    this._headerNames = new Set(normalized.hub.headers.map(([name]) => name.toLowerCase()))
     /**
      * What a transport may use of this SSE (lib/transports): the engine,
      * the server and the end-of-tick flush; nothing else.
@@ -90,9 +91,17 @@ class SSE extends EventEmitter {
     else this._fallThrough(req, res)
   }
 
-  /** A verifyRequest that throws or rejects: the app's handler answers. */
+  /**
+   * A verifyRequest that throws or rejects: the app's handler answers.
+   * The error goes to 'error' listeners; with none, a warning says so once
+   * (an 'error' event with no listener would crash the process).
+   */
   _rejected(req, res, err) {
     if (this.listenerCount('error') > 0) this.emit('error', err)
+    else if (!this._warnedVerify) {
+      this._warnedVerify = true
+      process.emitWarning(`ssehub: verifyRequest threw (${err && err.message ? err.message : String(err)}); the request fell through to the app. Listen for 'error' on the SSE to handle these (this warning is shown once)`, { code: 'SSEHUB_VERIFY_REQUEST' })
+    }
     this._fallThrough(req, res)
   }
 
@@ -474,6 +483,9 @@ function checkServer(server) {
   if (server === null || server === undefined) return
   if (typeof server === 'function' && (typeof server.listen === 'function' || typeof server.use === 'function')) {
     fail('new SSE() got an Express/Connect app; pass the http.Server that app.listen() returns, or use new SSE(null) and call sse.handleRequest(req, res) in a route')
+  }
+  if (typeof server === 'object' && typeof server.callback === 'function' && typeof server.use === 'function' && Array.isArray(server.middleware)) {
+    fail('new SSE() got a Koa app; pass the http.Server that app.listen() returns, or use new SSE(null) and call sse.handleRequest(ctx.req, ctx.res) in a middleware (after ctx.respond = false)')
   }
   if (typeof server === 'object' && typeof server.register === 'function' && typeof server.route === 'function' && server.server) {
     fail('new SSE() got a Fastify instance; pass fastify.server, or use new SSE(null) and call sse.handleRequest(request.raw, reply.raw) in a route (after reply.hijack())')

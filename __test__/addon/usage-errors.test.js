@@ -6,7 +6,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
 const { EventEmitter } = require('node:events')
-const { SSE } = require('../helpers/addon')
+const { SSE, startSse, get, nextConnection } = require('../helpers/addon')
 
 function expressLikeApp() {
   const app = (req, res) => res.end()
@@ -31,6 +31,58 @@ test('new SSE(expressApp) names the fix', () => {
 
 test('new SSE(fastifyInstance) names the fix', () => {
   assert.throws(() => new SSE(fastifyLikeInstance()), { name: 'TypeError', message: /fastify\.server.*handleRequest/ })
+})
+
+test('new SSE(koaApp) names the fix', () => {
+  const Koa = require('koa')
+  assert.throws(() => new SSE(new Koa()), { name: 'TypeError', message: /Koa app.*app\.listen\(\).*handleRequest\(ctx\.req, ctx\.res\)/ })
+})
+
+test('client.join() and leave() without a channel name are refused', async (t) => {
+  const { sse, port, stop } = await startSse()
+  t.after(stop)
+  const connected = nextConnection(sse)
+  const raw = get(port, '/sse')
+  t.after(() => raw.destroy())
+  const { client } = await connected
+  for (const bad of [undefined, null, '']) {
+    assert.throws(() => client.join(bad), { name: 'TypeError', message: /client\.join\(\) needs a channel name/ })
+    assert.throws(() => client.leave(bad), { name: 'TypeError', message: /client\.leave\(\) needs a channel name/ })
+  }
+  assert.deepEqual(client.channels, [], "no channel named 'undefined' was joined")
+  assert.equal(client.join(7), true, 'a number is still a name')
+})
+
+test('a verifyRequest that throws is reported: to error listeners, else by one warning', async (t) => {
+  let calls = 0
+  const { port, sse, stop } = await startSse({
+    verifyRequest: () => {
+      calls++
+      throw new Error('auth backend down')
+    },
+  })
+  t.after(stop)
+  const warnings = []
+  const onWarning = (w) => w.code === 'SSEHUB_VERIFY_REQUEST' && warnings.push(w)
+  process.on('warning', onWarning)
+  t.after(() => process.off('warning', onWarning))
+  for (let i = 0; i < 2; i++) {
+    const raw = get(port, '/sse')
+    await raw.until((c) => c.text.includes('Not Found'), 5000)
+    assert.match(raw.text, /^HTTP\/1\.1 404/, 'the app (here: none) answers')
+    raw.destroy()
+  }
+  await new Promise(setImmediate)
+  assert.equal(calls, 2)
+  assert.equal(warnings.length, 1, 'warned once')
+  assert.match(warnings[0].message, /auth backend down.*'error'/)
+  const errors = []
+  sse.on('error', (err) => errors.push(err))
+  const raw = get(port, '/sse')
+  await raw.until((c) => c.text.includes('Not Found'), 5000)
+  raw.destroy()
+  assert.equal(errors.length, 1)
+  assert.equal(warnings.length, 1)
 })
 
 test('a first argument that is no server is refused', () => {
@@ -95,6 +147,7 @@ test("sse.options is the validated options, transport 'native' accepted", async 
   assert.equal(sse.options.transport, 'native')
   assert.equal(sse.options.heartbeat, 0)
   assert.ok(Object.isFrozen(sse.options))
+  assert.equal(Object.hasOwn(sse.options, 'hub'), false, 'no internal key')
   await sse.close()
 })
 
