@@ -2,15 +2,39 @@
 // The napi-rs platform naming: which addon file or package fits this machine,
 // and where the daemon binary is.
 const fs = require('node:fs')
-const os = require('node:os')
 const path = require('node:path')
 
 const root = path.join(__dirname, '..')
 
+let musl = null
+
+/**
+ * Whether this Linux runs on musl (Alpine), asked once: from the text of
+ * `ldd` first (a file read, well under a millisecond; `process.report`
+ * costs ~8 ms a call and needs `--allow-sys` on Deno), else from Node's
+ * report, else glibc.
+ */
 function isMusl() {
   if (process.platform !== 'linux') return false
-  const report = process.report && process.report.getReport ? process.report.getReport() : null
-  return !(report && report.header && report.header.glibcVersionRuntime)
+  if (musl === null) musl = muslFromLdd() ?? muslFromReport() ?? false
+  return musl
+}
+
+function muslFromLdd() {
+  try {
+    return fs.readFileSync('/usr/bin/ldd', 'latin1').includes('musl')
+  } catch {
+    return null
+  }
+}
+
+function muslFromReport() {
+  try {
+    const report = process.report.getReport()
+    return !(report && report.header && report.header.glibcVersionRuntime)
+  } catch {
+    return null
+  }
 }
 
 function platformTriple() {
@@ -70,9 +94,9 @@ function cargoTargetDir(dir = root, env = process.env) {
 
 function cacheHome(env) {
   if (env.XDG_CACHE_HOME) return env.XDG_CACHE_HOME
-  if (process.platform === 'darwin') return path.join(os.homedir(), 'Library', 'Caches')
+  if (process.platform === 'darwin') return path.join(require('node:os').homedir(), 'Library', 'Caches')
   if (process.platform === 'win32' && env.LOCALAPPDATA) return env.LOCALAPPDATA
-  return path.join(os.homedir(), '.cache')
+  return path.join(require('node:os').homedir(), '.cache')
 }
 
 /** What to do when no addon or daemon fits: the fixes that work, in order. */

@@ -12,7 +12,6 @@
 // `'close'` on req, res and socket fires when the stream ends.
 
 const { EventEmitter } = require('node:events')
-const { isIPv6 } = require('node:net')
 const { writeRaw, endRaw } = require('./raw')
 const { dropEmptyListenerTable } = require('../listeners')
 
@@ -93,7 +92,9 @@ class NativeStream extends EventEmitter {
   }
 
   get remoteFamily() {
-    return isIPv6(this.remoteAddress) ? 'IPv6' : 'IPv4'
+    // A TCP peer's address is IPv4 or IPv6 (mapped ones included): only
+    // IPv6 has a ':'. (node:net's isIPv6 would cost its 10 ms load.)
+    return String(this.remoteAddress).includes(':') ? 'IPv6' : 'IPv4'
   }
 
   get encrypted() {
