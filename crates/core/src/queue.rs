@@ -40,8 +40,9 @@ impl CloseReason {
     }
 
     /// Whether frames still queued are written before the stream ends.
-    /// A graceful close loses nothing; a slow or dead peer gets nothing more.
-    fn flushes(self) -> bool {
+    /// A graceful close loses nothing; a slow or dead peer gets nothing more
+    /// (its transport is aborted, not ended cleanly).
+    pub fn flushes(self) -> bool {
         matches!(self, CloseReason::Server | CloseReason::Shutdown)
     }
 }

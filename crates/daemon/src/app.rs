@@ -28,6 +28,15 @@ pub const PRIVATE_CONNECTIONS: usize = 64;
 /// answers instead of leaving new connections unaccepted.
 const ONE_SHOT_HEADROOM: usize = 1_000;
 
+/// The idle budget of a web listener serving `web_connections` at once:
+/// a tenth of them, at most [`ONE_SHOT_HEADROOM`]. This is never more than
+/// the headroom [`Budget`] adds to the client limit (a tenth of the
+/// descriptors, at most the same), so idle connections can never take a
+/// streaming client's place (see `net::idle`).
+fn idle_budget(web_connections: usize) -> usize {
+    (web_connections / 10).clamp(1, ONE_SHOT_HEADROOM)
+}
+
 /// How many descriptors this process may open: the soft limit, first
 /// raised to the hard one (as Go's runtime does at start).
 fn open_file_limit() -> usize {
@@ -133,7 +142,7 @@ impl App {
     }
 
     /// Serves HTTP on `tcp` with `service`, at most `max_connections` at
-    /// once.
+    /// once, of which at most [`idle_budget`] without an event stream.
     pub fn serve(
         &mut self,
         tcp: TcpListener,
@@ -141,7 +150,8 @@ impl App {
         max_connections: usize,
         service: Arc<dyn Service>,
     ) {
-        let listener = self.listener(tcp, tls, max_connections);
+        let mut listener = self.listener(tcp, tls, max_connections);
+        listener.max_idle = idle_budget(max_connections);
         let task = server::serve(listener, service, self.shutdown.clone());
         self.spawn(task);
     }
@@ -154,7 +164,9 @@ impl App {
         self.ops_tasks.push(tokio::spawn(task));
     }
 
-    /// A listener on `tcp` with this app's limits and numbering.
+    /// A listener on `tcp` with this app's limits and numbering, every
+    /// connection allowed to stay idle (operator and control listeners
+    /// serve no streams; their cap is all they need).
     pub fn listener(
         &self,
         tcp: TcpListener,
@@ -165,6 +177,7 @@ impl App {
             tcp,
             tls,
             max_connections,
+            max_idle: max_connections,
             ids: self.ids.clone(),
             limits: self.limits,
         }
@@ -209,5 +222,23 @@ mod tests {
         assert_eq!(unlimited.web_connections, 20_000 - PRIVATE_RESERVE);
         let too_many = Budget::for_limit(1_000, Some(50_000));
         assert_eq!(too_many.web_connections, 1_000 - PRIVATE_RESERVE);
+    }
+
+    #[test]
+    fn idle_connections_leave_room_for_every_streaming_client() {
+        for fds in [16, 256, 300, 1_024, 20_000, 1 << 20] {
+            for asked in [None, Some(0), Some(1), Some(2), Some(100), Some(10_000)] {
+                let b = Budget::for_limit(fds, asked);
+                let idle = idle_budget(b.web_connections);
+                assert!(idle >= 1);
+                if b.max_clients > 0 && b.max_clients < b.web_connections {
+                    assert!(
+                        b.max_clients + idle <= b.web_connections,
+                        "{fds} fds, {asked:?}: {b:?}, idle {idle}"
+                    );
+                }
+            }
+        }
+        assert_eq!(idle_budget(20_000), ONE_SHOT_HEADROOM);
     }
 }

@@ -6,6 +6,10 @@
 //!   framing rules every request is checked against.
 //! - [`stream`]: an opened event stream, servable by either path.
 //! - [`rewind`]: the gate's bytes handed back to hyper.
+//! - [`h2`]: HTTP/2's limits: idle connections closed, a slow stream
+//!   reset alone.
+//! - [`idle`]: the idle budget: connections without a stream, the oldest
+//!   evicted past it.
 //! - [`peer`]: one accepted connection as a handler sees it.
 //! - [`body`]: a hub subscription as a streaming hyper response body.
 //! - [`reply`]: the response body type and replies in an exact header order.
@@ -17,7 +21,9 @@
 pub mod addr;
 pub mod body;
 pub mod form;
+pub mod h2;
 pub mod head;
+pub mod idle;
 pub mod peer;
 pub mod reply;
 pub mod rewind;

@@ -16,8 +16,16 @@
 //! HTTP/2 (an h2c preface on a plain port, or `h2` chosen by ALPN under
 //! TLS) is served by hyper's HTTP/2 side through the same [`answer`]: every
 //! stream of the connection is one request, one decision, one hub client.
+//! Its limits (idle connections, slow streams reset alone) are in
+//! [`super::h2`].
+//!
+//! Connections without an event stream are held to the listener's idle
+//! budget ([`super::idle`], [`Listener::max_idle`]): one more evicts the
+//! oldest, so idle sockets cannot keep streaming clients out.
 
+use super::h2;
 use super::head::{self, Limits, Opened, Reject, RequestInfo};
+use super::idle::{IdleBudget, Tenure};
 use super::peer::Conn;
 use super::reply::{self, ReplyBody};
 use super::rewind::Rewind;
@@ -25,10 +33,10 @@ use super::shutdown::Shutdown;
 use super::stream::StreamReply;
 use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -44,9 +52,6 @@ use tokio_rustls::TlsAcceptor;
 
 /// How long open connections get to finish after the shutdown signal.
 const GRACE: Duration = Duration::from_secs(5);
-/// Streams one HTTP/2 connection may have open at once (each one a hub
-/// client, so the hub's client limit still bounds them all).
-const H2_STREAMS: u32 = 1000;
 /// A native stream whose writes stall this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -82,15 +87,21 @@ pub struct Listener {
     pub tls: Option<TlsAcceptor>,
     /// Connections served at once; further accepts wait.
     pub max_connections: usize,
+    /// Connections without an event stream kept at once; one more evicts
+    /// the oldest ([`super::idle`]). At most `max_connections` minus the
+    /// streaming clients, so that streams always fit.
+    pub max_idle: usize,
     /// The counter connection numbers are drawn from.
     pub ids: Arc<AtomicU64>,
     pub limits: Limits,
 }
 
-/// Held by each connection's task while it runs: its place under the cap,
-/// and the sender whose drop tells the drain that it is over.
+/// Held by each connection's task while it runs: its place under the cap
+/// and in the idle budget, and the sender whose drop tells the drain that
+/// it is over.
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
+    _tenure: Tenure,
     _running: mpsc::Sender<()>,
 }
 
@@ -103,6 +114,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let limit = Arc::new(Semaphore::new(listener.max_connections.max(1)));
+    let idle = IdleBudget::new(listener.max_idle);
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     loop {
         let permit = tokio::select! {
@@ -123,9 +135,11 @@ where
             }
         };
         let local = stream.local_addr().unwrap_or(peer);
-        let conn = Conn::new(listener.ids.fetch_add(1, Ordering::Relaxed), peer, local);
+        let id = listener.ids.fetch_add(1, Ordering::Relaxed);
+        let conn = Conn::admitted(id, peer, local, &idle);
         let slot = Slot {
             _permit: permit,
+            _tenure: conn.standing().tenure(),
             _running: done_tx.clone(),
         };
         // Spawned as it is: wrapping it in another async block would store
@@ -185,12 +199,17 @@ impl HttpConn {
         // The gate's buffers and the parsed head are gone before a stream
         // starts: what an idle stream keeps is only the writer's state.
         // Boxed: the gate's state is needed only until the first head.
-        match Box::pin(self.first_request(&mut stream, deadline)).await {
+        let first = Box::pin(self.first_request(&mut stream, deadline));
+        let next = tokio::select! {
+            next = first => next,
+            () = self.conn.evicted() => Next::Done,
+        };
+        match next {
             Next::Native(reply) => self.serve_native(stream, reply).await,
             // Boxed: hyper's connection state is large, and a task's size
             // is that of its largest state, native streams included.
             Next::Hyper(prefix) => Box::pin(self.drive(Rewind::new(prefix, stream))).await,
-            Next::H2(seen) => Box::pin(self.drive_h2(Rewind::new(seen, stream))).await,
+            Next::H2(seen) => Box::pin(self.drive_h2(Rewind::new(seen, stream), deadline)).await,
             Next::Done => {}
         }
     }
@@ -223,7 +242,12 @@ impl HttpConn {
     }
 
     async fn serve_tls(&self, stream: TcpStream, acceptor: TlsAcceptor, deadline: Instant) {
-        let mut tls = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+        let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream));
+        let accepted = tokio::select! {
+            accepted = handshake => accepted,
+            () = self.conn.evicted() => return,
+        };
+        let mut tls = match accepted {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => return self.service.tls_failed(&self.conn, &e),
             Err(_) => {
@@ -232,14 +256,18 @@ impl HttpConn {
             }
         };
         if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-            return self.drive_h2(tls).await;
+            return self.drive_h2(tls, deadline).await;
         }
-        match head::read(&mut tls, &self.limits, deadline).await {
+        let read = tokio::select! {
+            read = head::read(&mut tls, &self.limits, deadline) => read,
+            () = self.conn.evicted() => return,
+        };
+        match read {
             Ok(Opened::Http1(read)) => {
                 let prefix = join(read.raw, read.rest);
                 self.drive(Rewind::new(prefix, tls)).await
             }
-            Ok(Opened::Http2(seen)) => self.drive_h2(Rewind::new(seen, tls)).await,
+            Ok(Opened::Http2(seen)) => self.drive_h2(Rewind::new(seen, tls), deadline).await,
             Err(reject) => refuse(&mut tls, reject).await,
         }
     }
@@ -259,6 +287,7 @@ impl HttpConn {
             ..
         } = reply;
         drop((headers, first));
+        let _streaming = self.conn.stream_opened();
         ssehub_core::writer::Writer::new(stream, sub, settings).await;
         if let Some(on_end) = on_end {
             on_end();
@@ -279,31 +308,36 @@ impl HttpConn {
             .max_headers(self.limits.max_headers)
             // hyper's floor is 8 KiB; the head limit itself is the gate's.
             .max_buf_size(self.limits.max_head.max(8192));
-        let served = builder.serve_connection(TokioIo::new(stream), self.hyper_service());
-        self.until_done(served, |c| c.graceful_shutdown(), true)
-            .await
+        let service = self.hyper_service(self.conn.clone());
+        let served = builder.serve_connection(TokioIo::new(stream), service);
+        self.until_done(served, |c| c.graceful_shutdown()).await
     }
 
     /// Hands an HTTP/2 connection to hyper; `answer` serves each stream.
-    async fn drive_h2<S>(&self, stream: S)
+    /// `deadline`: the connection's head deadline, its first idle budget.
+    async fn drive_h2<S>(&self, stream: S, deadline: Instant)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let mut builder = http2::Builder::new(TokioExecutor::new());
-        builder
-            .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(self.limits.max_head).unwrap_or(u32::MAX))
-            .max_concurrent_streams(H2_STREAMS);
-        let served = builder.serve_connection(TokioIo::new(stream), self.hyper_service());
-        // `close_after_reply` is an HTTP/1 rule: on HTTP/2 a reply ends
-        // its stream, never the connection.
-        self.until_done(served, |c| c.graceful_shutdown(), false)
-            .await
+        let (builder, streams) = h2::builder(&self.limits, deadline);
+        let service = self.hyper_service(self.conn.for_http2());
+        let served = builder.serve_connection(TokioIo::new(stream), service);
+        // `close_after_reply` and `abort` are HTTP/1's: on HTTP/2 a reply
+        // or a slow client ends its stream, never the connection.
+        h2::run(
+            served,
+            |c| c.graceful_shutdown(),
+            streams,
+            &self.conn,
+            &self.shutdown,
+        )
+        .await
     }
 
-    /// Every request hyper parses, through [`answer`].
+    /// Every request hyper parses on `conn`, through [`answer`].
     fn hyper_service(
         &self,
+        conn: Conn,
     ) -> impl hyper::service::Service<
         Request<Incoming>,
         Response = Response<ReplyBody>,
@@ -312,17 +346,17 @@ impl HttpConn {
     > + Clone
            + Send
            + 'static {
-        let (service, conn) = (self.service.clone(), self.conn.clone());
+        let service = self.service.clone();
         service_fn(move |req| {
             let reply = answer(service.clone(), req, conn.clone());
             async move { Ok::<_, Infallible>(reply.await) }
         })
     }
 
-    /// Runs a hyper connection until it ends or is aborted; the stop
-    /// signal (and, with `closes`, a handler's `close_after_reply`) ends
-    /// it gracefully, after the replies under way.
-    async fn until_done<C: Future>(&self, served: C, graceful: fn(Pin<&mut C>), closes: bool) {
+    /// Runs a hyper HTTP/1 connection until it ends or is aborted; the
+    /// stop signal, a handler's `close_after_reply` and an eviction from
+    /// the idle budget end it gracefully, after the reply under way.
+    async fn until_done<C: Future>(&self, served: C, graceful: fn(Pin<&mut C>)) {
         tokio::pin!(served);
         let mut closing = false;
         loop {
@@ -333,7 +367,11 @@ impl HttpConn {
                     graceful(served.as_mut());
                     closing = true;
                 }
-                _ = self.conn.close_asked(), if closes && !closing => {
+                _ = self.conn.close_asked(), if !closing => {
+                    graceful(served.as_mut());
+                    closing = true;
+                }
+                _ = self.conn.evicted(), if !closing => {
                     graceful(served.as_mut());
                     closing = true;
                 }
