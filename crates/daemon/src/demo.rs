@@ -304,15 +304,17 @@ async fn handle(demo: Arc<Demo>, req: Request<Incoming>, conn: Conn) -> Response
     if matches!(route, Route::NotFound) {
         return not_found();
     }
-    // `/status` lists the peers' addresses to the private ones: it is an
-    // operator page as much as `/metrics` (a rebound page must not read it).
-    if matches!(route, Route::Ops | Route::Status) && !loopback_host(&req, &conn) {
+    // A rebound page (a foreign Host through loopback) must not read the
+    // operator pages: they are refused, and `/status`, public in the
+    // original, shows it the public view, without the peers' addresses.
+    let host_ok = loopback_host(&req, &conn);
+    if matches!(route, Route::Ops) && !host_ok {
         return forbidden_host();
     }
     if !demo.authorized(&req) {
         return unauthorized();
     }
-    let private = metrics_allowed(conn.peer, demo.token.is_some(), demo.metrics_public);
+    let private = host_ok && metrics_allowed(conn.peer, demo.token.is_some(), demo.metrics_public);
     if matches!(route, Route::Ops) && !private {
         return not_found();
     }
