@@ -61,11 +61,9 @@ class Engine {
   busPublish(channels, event, data, id, retry) {
     return this.#ordered().busPublish(channels, event, data, id, retry)
   }
-  resume(id, lastId) {
-    return this.#ordered().resume(id, lastId)
-  }
-  hold(id) {
-    return this.#ordered().hold(id)
+  /** Opens a client: held if it resumes, `emit` (its 'connection'), then its replay. */
+  welcome(id, lastId, emit) {
+    return this.#ordered().welcome(id, lastId, emit)
   }
   join(id, channel) {
     return this.#ordered().join(id, channel)

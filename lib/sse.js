@@ -139,15 +139,13 @@ class SSE extends EventEmitter {
   }
 
   /**
-   * Emits 'connection', then replays what a resuming client missed.
-   * Through Redis, its live events wait until the replay is read, so the
-   * seam has no gap and no duplicate (held before any channel is joined).
+   * Emits 'connection', then replays what a resuming client missed; the
+   * engine opens every client so (crates/core bus::open_client, as the
+   * daemon's routes do): a resuming client's live events wait until its
+   * replay is queued, so the seam has no gap and no duplicate.
    */
   _welcome(client, query, lastEventId) {
-    const resuming = lastEventId !== null && this.options.history > 0
-    if (resuming) this._engine.hold(client.id)
-    this.emit('connection', client, query)
-    if (resuming && !client.closed) this._engine.resume(client.id, lastEventId)
+    this._engine.welcome(client.id, lastEventId, () => this.emit('connection', client, query))
   }
 
   /**

@@ -424,9 +424,7 @@ impl Demo {
     ) -> Opening {
         let line = request_line(req, conn.peer);
         let addr = conn.peer.to_string();
-        let last_id = req
-            .header("last-event-id")
-            .map(|v| String::from_utf8_lossy(v).into_owned());
+        let last_id = req.last_event_id();
         let start = resume_from(last_id.as_deref());
         if count.is_some_and(|c| c < 0) {
             self.log_request(&line, 400, started);

@@ -15,7 +15,7 @@ use super::exit::{self, fail, Fail};
 pub use ssehub_core::bus::redis::redact;
 use ssehub_core::bus::redis::{RedisBus, RedisConfig};
 use ssehub_core::bus::{Bus, BusError, Local, Published, Receipt};
-use ssehub_core::hub::Hub;
+use ssehub_core::hub::{defaults, Hub, HubConfig};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -80,6 +80,18 @@ fn read_url_file(path: &str, flag: &str, code_unreadable: i32) -> Result<String,
     Ok(url.to_string())
 }
 
+/// A mode's hub and the bus it publishes through (made inside the
+/// runtime): with Redis, the history is kept in Redis, not in the hub.
+pub fn engine(
+    config: HubConfig,
+    redis: Option<&str>,
+    history: usize,
+) -> Result<(Hub, Arc<dyn Bus>), Fail> {
+    let hub = Hub::new(config.keeping(history, redis.is_some()));
+    let bus = bus_for(&hub, redis, history)?;
+    Ok((hub, bus))
+}
+
 /// The bus for a mode's hub (made inside the runtime).
 pub fn bus_for(hub: &Hub, redis: Option<&str>, history: usize) -> Result<Arc<dyn Bus>, Fail> {
     let Some(url) = redis else {
@@ -87,7 +99,7 @@ pub fn bus_for(hub: &Hub, redis: Option<&str>, history: usize) -> Result<Arc<dyn
     };
     let config = RedisConfig {
         url: url.to_string(),
-        prefix: "ssehub:".into(),
+        prefix: defaults::REDIS_PREFIX.into(),
         history,
     };
     match RedisBus::start(hub, config) {

@@ -10,7 +10,7 @@
 //! has no other path to the hub.
 
 use bytes::Bytes;
-use ssehub_core::bus::redis::RedisBus;
+use ssehub_core::bus::Bus;
 use ssehub_core::hub::{ClientId, Hub, Origin, Target};
 use ssehub_core::runtime::RUNTIME;
 use std::sync::atomic::AtomicBool;
@@ -27,7 +27,10 @@ enum Parked {
 
 struct Shared {
     hub: Hub,
-    bus: Option<RedisBus>,
+    /// Redis, or the local bus (this hub alone).
+    bus: Box<dyn Bus>,
+    /// Whether `bus` is Redis (shared with other nodes).
+    shared_bus: bool,
     /// The fan-out a runtime task will push, if Node's thread does not
     /// need the hub first.
     parked: Mutex<Option<Parked>>,
@@ -41,11 +44,13 @@ pub(crate) struct Front {
 }
 
 impl Front {
-    pub(crate) fn new(hub: Hub, bus: Option<RedisBus>) -> Front {
+    /// The front of `hub`, publishing through `bus` (`shared_bus`: Redis).
+    pub(crate) fn new(hub: Hub, bus: Box<dyn Bus>, shared_bus: bool) -> Front {
         Front {
             shared: Arc::new(Shared {
                 hub,
                 bus,
+                shared_bus,
                 parked: Mutex::new(None),
                 has_parked: AtomicBool::new(false),
             }),
@@ -58,11 +63,16 @@ impl Front {
         &self.shared.hub
     }
 
-    /// The bus (with the redis option), once every fan-out asked for
-    /// before is pushed.
-    pub(crate) fn bus(&self) -> Option<&RedisBus> {
+    /// The bus, once every fan-out asked for before is pushed.
+    pub(crate) fn bus(&self) -> &dyn Bus {
         self.settle();
-        self.shared.bus.as_ref()
+        &*self.shared.bus
+    }
+
+    /// The bus when it is Redis (the `redis` option), in order as [`Front::bus`].
+    pub(crate) fn shared_bus(&self) -> Option<&dyn Bus> {
+        let bus = self.bus();
+        self.shared.shared_bus.then_some(bus)
     }
 
     /// A broadcast whose pushes a runtime thread makes. Returns the open
@@ -157,7 +167,8 @@ mod tests {
             batch_foreign_wakes: true,
             ..HubConfig::default()
         });
-        Front::new(hub, None)
+        let bus = Box::new(ssehub_core::bus::Local::new(hub.clone(), false));
+        Front::new(hub, bus, false)
     }
 
     fn frame(data: &str) -> Bytes {

@@ -39,7 +39,7 @@ use napi_derive::napi;
 use options::{header_pairs, HubOptions};
 use socket::{dup_tcp_stream, raw_fd, set_keepalive_idle, set_option};
 use ssehub_core::bus::redis::{RedisBus, RedisConfig};
-use ssehub_core::bus::{Body, Bus, Message};
+use ssehub_core::bus::{open_client, Body, Bus, Local, Message};
 use ssehub_core::frame::Event;
 use ssehub_core::hub::{defaults, ClientId, Hub, Origin, Target};
 use ssehub_core::queue::CloseReason;
@@ -118,9 +118,9 @@ impl NativeHub {
         let history = options.history.unwrap_or(0) as usize;
         let _rt = RUNTIME.enter();
         let hub = Hub::new(options.hub_config());
-        let bus = match options.redis_url {
-            None => None,
-            Some(ref url) => Some(
+        let bus: Box<dyn Bus> = match options.redis_url {
+            None => Box::new(Local::new(hub.clone(), false)),
+            Some(ref url) => Box::new(
                 RedisBus::start(
                     &hub,
                     RedisConfig {
@@ -152,7 +152,7 @@ impl NativeHub {
         });
         let write_timeout = options.write_timeout();
         Ok(NativeHub {
-            front: Front::new(hub, bus),
+            front: Front::new(hub, bus, options.redis_url.is_some()),
             headers: Arc::new(header_pairs(options.headers)),
             preamble: Bytes::from(options.preamble.into_bytes()),
             write_timeout,
@@ -288,7 +288,7 @@ impl NativeHub {
                 writer::response_head("200 OK", &all, http11)
             }
         };
-        let mut out = BytesMut::from(head.as_bytes());
+        let mut out = BytesMut::from(&head[..]);
         if http11 {
             out.extend_from_slice(&writer::chunk(&self.preamble));
         } else {
@@ -382,7 +382,7 @@ impl NativeHub {
         id: Option<String>,
         retry: Option<f64>,
     ) -> Result<Object<'env>> {
-        let Some(bus) = self.front.bus() else {
+        let Some(bus) = self.front.shared_bus() else {
             return Err(coded(env, Code::InvalidOption, "ssehub: no redis option"));
         };
         let message = Message {
@@ -403,31 +403,28 @@ impl NativeHub {
         Ok(promise)
     }
 
-    /// Holds a client's live events from Redis until its replay is queued:
-    /// call before it joins channels, then `resume`.
-    #[napi(catch_unwind)]
-    pub fn hold(&self, client: u32) {
-        if let Some(bus) = self.front.bus() {
-            bus.hold(client);
-        }
-    }
-
-    /// Replays what a client missed since `last_id` (from Redis's streams
+    /// Opens a client as the daemon's routes do (`bus::open_client`):
+    /// held when it resumes, then `emit` (the 'connection' handlers, which
+    /// join its channels), then what it missed since `last_id` (from Redis
     /// with the redis option, else from this hub's history).
     #[napi(catch_unwind)]
-    pub fn resume(&self, client: u32, last_id: String) {
-        match self.front.bus() {
-            Some(bus) => bus.resume(client, &last_id),
-            None => {
-                self.front.hub().replay(client, &last_id);
-            }
-        }
+    pub fn welcome(
+        &self,
+        client: u32,
+        last_id: Option<String>,
+        emit: Function<(), ()>,
+    ) -> Result<()> {
+        let mut emitted = Ok(());
+        open_client(self.front.bus(), client, last_id.as_deref(), || {
+            emitted = emit.call(());
+        });
+        emitted
     }
 
     /// The Redis bus's state; null without the redis option.
     #[napi(catch_unwind)]
     pub fn bus_stats(&self) -> Option<BusStatsJs> {
-        let s = self.front.bus()?.stats();
+        let s = self.front.shared_bus()?.stats();
         Some(BusStatsJs {
             connected: s.connected,
             reconnects: s.reconnects as f64,
@@ -471,9 +468,7 @@ impl NativeHub {
     #[napi(catch_unwind)]
     pub fn close_all(&self) {
         self.front.hub().close_all(CloseReason::Shutdown);
-        if let Some(bus) = self.front.bus() {
-            bus.shutdown();
-        }
+        self.front.bus().shutdown();
     }
 
     #[napi(catch_unwind)]

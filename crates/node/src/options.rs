@@ -63,10 +63,6 @@ impl HubOptions {
             max_queue_bytes: self
                 .max_queue_bytes
                 .map_or(defaults::MAX_QUEUE_BYTES, |b| b as usize),
-            history: match self.redis_url {
-                Some(_) => 0,
-                None => self.history.unwrap_or(0) as usize,
-            },
             history_bytes: self
                 .history_bytes
                 .map_or(defaults::HISTORY_BYTES, |b| b as usize),
@@ -78,7 +74,9 @@ impl HubOptions {
             max_clients: self.max_clients.unwrap_or(0) as usize,
             // Node's thread queues; a runtime thread wakes the writers.
             batch_foreign_wakes: true,
+            history: 0,
         }
+        .keeping(self.history.unwrap_or(0) as usize, self.redis_url.is_some())
     }
 
     /// How long a write may stall: none when 0.

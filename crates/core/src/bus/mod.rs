@@ -19,8 +19,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+mod open;
 #[cfg(feature = "redis")]
 pub mod redis;
+
+pub use open::open_client;
 #[cfg(feature = "redis")]
 mod wire;
 
@@ -147,6 +150,11 @@ pub trait Bus: Send + Sync {
     fn publish(&self, message: Message) -> Receipt;
     /// Whether this bus numbers events (ids, history, resume).
     fn numbers_events(&self) -> bool;
+    /// Whether a client that comes back with a `Last-Event-ID` can be
+    /// resumed: the bus numbers events, or the hub keeps their history.
+    fn keeps_history(&self) -> bool {
+        self.numbers_events()
+    }
     /// Holds `client`'s live events back for [`Bus::resume`]; call it
     /// before the client joins its channels.
     fn hold(&self, client: ClientId);
@@ -211,6 +219,10 @@ impl Bus for Local {
 
     fn numbers_events(&self) -> bool {
         self.numbered
+    }
+
+    fn keeps_history(&self) -> bool {
+        self.numbered || self.hub.keeps_history()
     }
 
     /// Nothing to hold: the replay is queued at once, from this hub.

@@ -50,6 +50,11 @@ impl Hub {
         replayed
     }
 
+    /// Whether this hub keeps a replay history.
+    pub fn keeps_history(&self) -> bool {
+        lock(&self.inner.history).is_enabled()
+    }
+
     /// Events in the replay history.
     pub fn history_len(&self) -> usize {
         lock(&self.inner.history).len()

@@ -90,6 +90,17 @@ pub mod defaults {
     pub const REDIS_PREFIX: &str = "ssehub:";
 }
 
+impl HubConfig {
+    /// Keeps the last `events` for replay, or none when a bus that numbers
+    /// events (Redis) keeps the history instead: then resumes read it there.
+    pub fn keeping(self, events: usize, bus_keeps_history: bool) -> HubConfig {
+        HubConfig {
+            history: if bus_keeps_history { 0 } else { events },
+            ..self
+        }
+    }
+}
+
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {

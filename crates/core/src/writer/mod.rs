@@ -5,6 +5,13 @@
 //! (many events, one syscall, under load), while watching the read side
 //! for the peer going away. A graceful close flushes the queue and ends
 //! the chunked body; a slow or dead peer is just dropped.
+//!
+//! [`head`] is the one HTTP/1 response head encoder (the addon's native
+//! streams and every daemon reply on the gate's path use it), with
+//! [`chunk`].
+
+pub mod head;
+pub use head::{chunk, response_head};
 
 use crate::hub::Subscription;
 use crate::queue::CloseReason;
@@ -299,34 +306,6 @@ fn discard_until_eof<R: AsyncRead + Unpin>(reader: &mut R, cx: &mut Context<'_>)
     }
 }
 
-/// Encodes a response head: the status line, the headers in order, a
-/// `Date`, and `Transfer-Encoding: chunked` when the body is chunked.
-pub fn response_head(status: &str, headers: &[(String, String)], chunked: bool) -> String {
-    let mut head = format!("HTTP/1.1 {status}\r\n");
-    for (name, value) in headers {
-        head.push_str(name);
-        head.push_str(": ");
-        head.push_str(value);
-        head.push_str("\r\n");
-    }
-    head.push_str("Date: ");
-    head.push_str(&httpdate::fmt_http_date(std::time::SystemTime::now()));
-    head.push_str("\r\n");
-    if chunked {
-        head.push_str("Transfer-Encoding: chunked\r\n");
-    }
-    head.push_str("\r\n");
-    head
-}
-
-/// Wraps body bytes in one HTTP chunk.
-pub fn chunk(body: &[u8]) -> Vec<u8> {
-    let mut out = format!("{:x}\r\n", body.len()).into_bytes();
-    out.extend_from_slice(body);
-    out.extend_from_slice(b"\r\n");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,14 +487,6 @@ mod tests {
         );
         advance(&mut written, 1);
         assert_eq!(written, [Bytes::from_static(b"f")]);
-    }
-
-    #[test]
-    fn heads_end_with_date_and_encoding() {
-        let head = response_head("200 OK", &[("A".into(), "b".into())], true);
-        assert!(head.starts_with("HTTP/1.1 200 OK\r\nA: b\r\nDate: "));
-        assert!(head.ends_with("GMT\r\nTransfer-Encoding: chunked\r\n\r\n"));
-        assert_eq!(chunk(b":ok\n\n"), b"5\r\n:ok\n\n\r\n");
     }
 }
 

@@ -26,7 +26,7 @@ use super::net::stream::Refuse;
 use super::scale::{self, settle_now};
 use config::{Config, HELP, USAGE};
 use ssehub_core::bus::{Body, Bus, BusError, Message, Receipt};
-use ssehub_core::hub::{Hub, HubConfig};
+use ssehub_core::hub::{defaults, Hub, HubConfig};
 use ssehub_core::runtime::RUNTIME;
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,7 +89,7 @@ struct Setup {
 
 fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
     let heartbeat = match config.heartbeat.as_deref() {
-        None => Some(Duration::from_secs(15)),
+        None => Some(defaults::HEARTBEAT),
         Some(v) => match v.parse::<u64>() {
             Ok(0) => None,
             Ok(s) => Some(Duration::from_secs(s)),
@@ -243,14 +243,12 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         Some(user) => Some(switch_user(user)?),
         None => None,
     };
-    let hub = Hub::new(HubConfig {
+    let hub_config = HubConfig {
         heartbeat,
         max_clients: budget.max_clients,
-        // Through Redis, history is in its streams.
-        history: if config.redis.is_some() { 0 } else { history },
         ..HubConfig::default()
-    });
-    let bus = scale::bus_for(&hub, config.redis.as_deref(), history)?;
+    };
+    let (hub, bus) = scale::engine(hub_config, config.redis.as_deref(), history)?;
     let ch = Arc::new(Channels {
         hub,
         log: log.clone(),

@@ -11,7 +11,7 @@ use crate::net::server::{Opening, Reply, Service};
 use crate::net::stream::StreamReply;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use ssehub_core::bus::Receipt;
+use ssehub_core::bus::{open_client, Receipt};
 use std::sync::Arc;
 
 /// What a web request asks for.
@@ -162,20 +162,14 @@ fn open(ch: &Arc<Channels>, req: &dyn RequestInfo, conn: &Conn, channels: Vec<St
                 .answer(|| plain(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable\n")),
         );
     };
-    // A client resuming through Redis is held before it joins anything.
-    let resume = last_event_id(req).filter(|_| ch.bus.numbers_events());
-    if resume.is_some() {
-        ch.bus.hold(sub.id());
-    }
-    if channels.is_empty() {
-        ch.hub.join(sub.id(), ALL);
-    }
-    for c in &channels {
-        ch.hub.join(sub.id(), c);
-    }
-    if let Some(last_id) = &resume {
-        ch.bus.resume(sub.id(), last_id);
-    }
+    open_client(&*ch.bus, sub.id(), req.last_event_id().as_deref(), || {
+        if channels.is_empty() {
+            ch.hub.join(sub.id(), ALL);
+        }
+        for c in &channels {
+            ch.hub.join(sub.id(), c);
+        }
+    });
     let id = conn.id;
     ch.log.line(match channels.as_slice() {
         [] => format!("Client {id} requests all channels"),
@@ -192,12 +186,6 @@ fn open(ch: &Arc<Channels>, req: &dyn RequestInfo, conn: &Conn, channels: Vec<St
         http10,
         on_end: Some(Box::new(move || ending.table.set_role(id, Role::Waiting))),
     })
-}
-
-/// The `Last-Event-ID` a reconnecting browser sends, if it is text.
-fn last_event_id(req: &dyn RequestInfo) -> Option<String> {
-    let value = req.header("last-event-id")?;
-    std::str::from_utf8(value).ok().map(str::to_string)
 }
 
 /// SSE-Server's stream headers, in its order, plus `X-Accel-Buffering`.

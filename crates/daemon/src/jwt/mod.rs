@@ -17,7 +17,7 @@ use super::metrics::Ops;
 use super::net::head::{self, Limits};
 use super::net::stream::Refuse;
 use super::scale::{self, RedisSources};
-use ssehub_core::hub::{Hub, HubConfig};
+use ssehub_core::hub::{defaults, Hub, HubConfig};
 use ssehub_core::runtime::RUNTIME;
 use std::sync::Arc;
 use std::time::Duration;
@@ -195,7 +195,7 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
         bind: ":8000".into(),
         bindctl: "127.0.0.1:8001".into(),
         secret: Vec::new(),
-        heartbeat: Some(Duration::from_secs(15)),
+        heartbeat: Some(defaults::HEARTBEAT),
         max_clients: None,
         limits: Limits::default(),
         redis: None,
@@ -306,18 +306,12 @@ async fn serve(config: Config) -> Result<i32, Fail> {
     let clients = app::bind(&config.bind, "").await?;
     let control = app::bind(&config.bindctl, "127.0.0.1").await?;
     let budget = Budget::new(config.max_clients);
-    let hub = Hub::new(HubConfig {
+    let hub_config = HubConfig {
         heartbeat: config.heartbeat,
         max_clients: budget.max_clients,
-        // Through Redis, history is in its streams.
-        history: if config.redis.is_some() {
-            0
-        } else {
-            config.history
-        },
         ..HubConfig::default()
-    });
-    let bus = scale::bus_for(&hub, config.redis.as_deref(), config.history)?;
+    };
+    let (hub, bus) = scale::engine(hub_config, config.redis.as_deref(), config.history)?;
     let jwt = Arc::new(Jwt {
         hub,
         bus: bus.clone(),

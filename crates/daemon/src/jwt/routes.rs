@@ -13,7 +13,7 @@ use crate::net::stream::StreamReply;
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use ssehub_core::bus::{Body, Message};
+use ssehub_core::bus::{open_client, Body, Message};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -93,20 +93,11 @@ fn open(jwt: &Arc<Jwt>, req: &dyn RequestInfo) -> Opening {
                 .answer(|| go_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")),
         );
     };
-    // A session resuming through Redis is held before it joins anything.
-    let resume = req
-        .header("last-event-id")
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .filter(|_| jwt.bus.numbers_events());
-    if resume.is_some() {
-        jwt.bus.hold(sub.id());
-    }
-    jwt.hub.join(sub.id(), &channel_key(&session.channel));
-    jwt.hub
-        .join(sub.id(), &user_key(&session.channel, &session.user_id));
-    if let Some(last_id) = resume {
-        jwt.bus.resume(sub.id(), last_id);
-    }
+    open_client(&*jwt.bus, sub.id(), req.last_event_id().as_deref(), || {
+        jwt.hub.join(sub.id(), &channel_key(&session.channel));
+        jwt.hub
+            .join(sub.id(), &user_key(&session.channel, &session.user_id));
+    });
     jwt.log.line("Added new client");
     let (ending, path) = (jwt.clone(), req.path().to_string());
     let http10 = req.http10();

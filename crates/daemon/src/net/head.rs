@@ -131,6 +131,13 @@ pub trait RequestInfo {
         self.header_values(name).into_iter().next()
     }
 
+    /// The `Last-Event-ID` a reconnecting client sends, as text (bytes
+    /// that are not UTF-8 replaced): the one reader every mode uses.
+    fn last_event_id(&self) -> Option<String> {
+        self.header("last-event-id")
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
     /// Whether a body follows the head.
     fn has_body(&self) -> bool {
         self.header("transfer-encoding").is_some()

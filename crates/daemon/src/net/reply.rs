@@ -9,6 +9,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 use ssehub_core::queue::CloseReason;
+use ssehub_core::writer::head::Head;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -157,23 +158,19 @@ pub fn rejected(reject: Reject) -> Response<ReplyBody> {
 /// is not full: only its head is written.
 pub fn encode_full(res: Response<ReplyBody>, http10: bool) -> Bytes {
     let (parts, body) = res.into_parts();
-    let version = if http10 { "HTTP/1.0" } else { "HTTP/1.1" };
     let reason = parts.status.canonical_reason().unwrap_or("");
-    let mut out = format!("{version} {} {reason}\r\n", parts.status.as_u16()).into_bytes();
+    let mut head = Head::new(http10, &format!("{} {reason}", parts.status.as_u16()));
     for (name, value) in &parts.headers {
-        out.extend_from_slice(title_case(name.as_str()).as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        head.header(&title_case(name.as_str()), value.as_bytes());
     }
     let bytes = match &body.kind {
         Kind::Full(b) => b.clone().unwrap_or_default(),
         Kind::Stream(_) => Bytes::new(),
     };
     if !parts.headers.contains_key(hyper::header::CONTENT_LENGTH) {
-        out.extend_from_slice(format!("Content-Length: {}\r\n", bytes.len()).as_bytes());
+        head.header("Content-Length", bytes.len().to_string().as_bytes());
     }
-    out.extend_from_slice(b"\r\n");
+    let mut out = head.finish();
     out.extend_from_slice(&bytes);
     Bytes::from(out)
 }

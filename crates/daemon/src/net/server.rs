@@ -53,7 +53,7 @@ use tokio_rustls::TlsAcceptor;
 /// How long open connections get to finish after the shutdown signal.
 const GRACE: Duration = Duration::from_secs(5);
 /// A native stream whose writes stall this long is dropped.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+const WRITE_TIMEOUT: Duration = ssehub_core::hub::defaults::WRITE_TIMEOUT;
 
 /// A future returned by a request handler.
 pub type Reply = Pin<Box<dyn Future<Output = Response<ReplyBody>> + Send>>;

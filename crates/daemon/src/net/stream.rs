@@ -9,7 +9,8 @@ use super::peer::Conn;
 use super::reply::{reply, ReplyBody};
 use bytes::Bytes;
 use hyper::{Response, StatusCode};
-use ssehub_core::hub::Subscription;
+use ssehub_core::hub::{defaults, Subscription};
+use ssehub_core::writer::head::Head;
 
 /// A 200 event stream a mode opened for a request.
 pub struct StreamReply {
@@ -29,16 +30,11 @@ impl StreamReply {
     /// The status line and headers as hyper writes them for this reply
     /// (the names are given title-cased, as `title_case_headers` sends).
     pub fn native_head(&self) -> Bytes {
-        let version = if self.http10 { "HTTP/1.0" } else { "HTTP/1.1" };
-        let mut head = format!("{version} 200 OK\r\n");
+        let mut head = Head::new(self.http10, "200 OK");
         for (name, value) in &self.headers {
-            head.push_str(name);
-            head.push_str(": ");
-            head.push_str(value);
-            head.push_str("\r\n");
+            head.header(name, value.as_bytes());
         }
-        head.push_str("\r\n");
-        let mut bytes = head.into_bytes();
+        let mut bytes = head.finish();
         if let Some(first) = self.first.as_ref().filter(|f| !f.is_empty()) {
             if self.http10 {
                 bytes.extend_from_slice(first);
@@ -70,7 +66,8 @@ impl StreamReply {
 /// refused. `EventSource` gives up for good on a non-200 answer; a 200
 /// that only says `retry:` and ends makes a browser come back by itself.
 /// The cost: a client that was refused cannot tell it from a stream that
-/// ended, and keeps retrying every [`RETRY_MS`].
+/// ended, and keeps retrying every [`defaults::RETRY`] (the addon's
+/// `retryAfter` default, lib/request.js's `refusal`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Refuse {
     /// The original's status code (503).
@@ -79,9 +76,6 @@ pub enum Refuse {
     /// 200, a `retry:` hint, the end.
     Retry,
 }
-
-/// The reconnection delay a [`Refuse::Retry`] answer asks for.
-pub const RETRY_MS: u32 = 5000;
 
 impl Refuse {
     /// A `--refuse` value.
@@ -98,7 +92,8 @@ impl Refuse {
         match self {
             Refuse::Status => status(),
             Refuse::Retry => {
-                let body = format!(": no room now; come back later\nretry: {RETRY_MS}\n\n");
+                let ms = defaults::RETRY.as_millis();
+                let body = format!(": no room now; come back later\nretry: {ms}\n\n");
                 reply(
                     StatusCode::OK,
                     &[
