@@ -10,6 +10,7 @@
 // in Rust, where `maxQueueBytes` applies exactly as on the native transport.
 
 const { bindRaw } = require('./raw')
+const { flushes } = require('../reasons')
 
 class FallbackStream {
   /**
@@ -68,7 +69,7 @@ class FallbackStream {
     const res = this.res
     res.removeListener('drain', this._ack)
     if (res.finished || res.destroyed) return
-    if (reason === 'slow' || reason === 'timeout') return res.destroy()
+    if (!flushes(reason)) return res.destroy()
     if (this._server && this._server.listening === false) this._letConnectionGo()
     this._own.end.call(res)
   }

@@ -14,6 +14,9 @@
 
 const querystring = require('node:querystring')
 const { lastEventId } = require('../request')
+const { flushes } = require('../reasons')
+
+const IS_DENO = typeof globalThis.Deno === 'object' && globalThis.Deno !== null
 
 /** One client's body: the hub's batches, enqueued as the reader takes them. */
 class FetchStream {
@@ -68,7 +71,7 @@ class FetchStream {
   ended(reason) {
     if (this._done) return
     this._done = true
-    if (reason === 'slow' || reason === 'timeout') this._controller.error(new Error(`ssehub: stream closed (${reason})`))
+    if (!flushes(reason)) this._controller.error(new Error(`ssehub: stream closed (${reason})`))
     else this._controller.close()
   }
 }

@@ -14,6 +14,7 @@
 const { EventEmitter } = require('node:events')
 const { writeRaw, endRaw } = require('./raw')
 const { dropEmptyListenerTable } = require('../listeners')
+const { flushes } = require('../reasons')
 
 /** Whether this request's socket can be handed to Rust. */
 function canAdopt(req, res) {
@@ -156,7 +157,7 @@ class NativeStream extends EventEmitter {
 
   /** Called when the hub reports the stream ended: tell req, res and socket. */
   ended(reason) {
-    const graceful = reason === 'server' || reason === 'shutdown'
+    const graceful = flushes(reason)
     this._ended = true
     this._closed(graceful)
     releaseServer(this._server)

@@ -5,10 +5,11 @@
 //! its exact size; a frame that size or bigger goes out as it is, shared
 //! with every other client it was fanned out to, never copied.
 //!
-//! The native socket writer ([`crate::writer`]) joins without copying, with
-//! one vectored write per wake-up; the writers that need one buffer per
-//! write (a hyper body chunk, a buffer handed to JS) take them from
-//! [`next_write`].
+//! The native socket writer ([`crate::writer`]) joins without copying:
+//! vectored writes of at most [`MAX_SLICES_PER_WRITE`] slices, as HTTP
+//! chunks of at most [`MAX_FRAMES_PER_CHUNK`] frames; the writers that need
+//! one buffer per write (a hyper body chunk, a buffer handed to JS) take
+//! them from [`next_write`].
 
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -17,6 +18,13 @@ use std::collections::VecDeque;
 /// up to the queue limit per client, so 1,000 stalled clients held a
 /// private megabyte each.
 pub const MAX_JOIN: usize = 64 * 1024;
+
+/// At most this many frames go into one HTTP chunk, so that a chunk and
+/// its framing (a size line, a CRLF) fit one vectored write.
+pub const MAX_FRAMES_PER_CHUNK: usize = 510;
+
+/// At most this many slices go into one vectored write (IOV_MAX is 1024).
+pub const MAX_SLICES_PER_WRITE: usize = MAX_FRAMES_PER_CHUNK + 2;
 
 /// Takes the next write off the front of `batch`: one frame, or several
 /// small ones joined up to [`MAX_JOIN`] into a buffer of exactly their size.
@@ -74,7 +82,7 @@ mod tests {
 
     #[test]
     fn a_joined_write_holds_exactly_its_bytes() {
-        // Two 100-byte frames used to take a 64 KiB buffer each time.
+        // A joined write is allocated to its size, not to MAX_JOIN.
         let mut batch = frames(&[100, 100]);
         let joined = next_write(&mut batch);
         assert_eq!(joined.len(), 200);

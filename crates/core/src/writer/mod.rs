@@ -25,12 +25,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// At most this many frames go into one HTTP chunk, so that a chunk and
-/// its framing fit one vectored write.
-const MAX_FRAMES_PER_CHUNK: usize = 510;
-
-/// At most this many slices go into one vectored write (IOV_MAX is 1024).
-const MAX_SLICES_PER_WRITE: usize = MAX_FRAMES_PER_CHUNK + 2;
+use crate::batch::{MAX_FRAMES_PER_CHUNK, MAX_SLICES_PER_WRITE};
 
 /// How one stream is written.
 #[derive(Debug, Clone)]
@@ -48,10 +43,9 @@ pub struct StreamSettings {
 /// Hand-written rather than an `async fn`, because every idle client keeps
 /// one for as long as it is connected: this is the socket, the
 /// subscription, the settings and the frames being written, each once
-/// (about 120 bytes with a TCP socket). The `async fn`s it replaces kept
-/// 728: each level stored what was moved into it apart from its caller's
-/// copy, and every wait was a nested future. A timer is allocated only
-/// while a write is stalled.
+/// (about 120 bytes with a TCP socket; nested `async fn`s would each store
+/// what is moved into them). A timer is allocated only while a write is
+/// stalled.
 pub struct Writer<S> {
     io: S,
     sub: Subscription,
@@ -172,7 +166,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Writer<S> {
                     }
                     match ready!(self.poll_next_batch(cx)) {
                         Ok(()) => {}
-                        Err(reason) if graceful(reason) => {
+                        Err(reason) if reason.flushes() => {
                             if self.chunked {
                                 self.out.push_back(Bytes::from_static(b"0\r\n\r\n"));
                             }
@@ -236,11 +230,6 @@ fn poll_write_front<W: AsyncWrite + Unpin>(
         let slices: Vec<IoSlice> = out.iter().take(count).map(|b| IoSlice::new(b)).collect();
         Pin::new(io).poll_write_vectored(cx, &slices)
     }
-}
-
-/// A close that writes out what is queued and ends the body.
-fn graceful(reason: CloseReason) -> bool {
-    matches!(reason, CloseReason::Server | CloseReason::Shutdown)
 }
 
 /// Frames a batch as HTTP chunks in place: a size line before and a CRLF
