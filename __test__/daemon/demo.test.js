@@ -106,8 +106,22 @@ describe('demo mode', () => {
     assert.equal(maskTime(dechunk(split(resp).body).data.replace(/^id: hello\n.*\n\n/, '')), messages(1, 1))
   })
 
+  test('the start line is the original\'s, then the URLs it serves; / is a page that links them', async () => {
+    assert.match(d.stdout, new RegExp(
+      `^Starting sse-server at :${port} \\.\\.\\.\\n` +
+      `  stream: +http://127\\.0\\.0\\.1:${port}/stream\\n` +
+      `  status page: +http://127\\.0\\.0\\.1:${port}/ui/ \\(from this machine\\)\\n`))
+    const resp = await raw(port, get('/'), { until: (t) => t.includes('</html>') })
+    const { head, body } = split(resp)
+    assert.match(head, /^HTTP\/1\.1 200 OK\r\n/)
+    assert.match(head, /\r\nContent-Type: text\/html; charset=utf-8\r\n/)
+    assert.match(head, /\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n/)
+    for (const link of ['stream', 'ui/', 'status']) assert.match(body, new RegExp(`<a href="${link}">`))
+    await d.waitFor(/<- 127\.0\.0\.1:\d+: GET \/ 200 \(/)
+  })
+
   test('other paths are Go 404s', async () => {
-    for (const p of ['/stream/', '/']) {
+    for (const p of ['/stream/', '/index.html']) {
       const resp = await raw(port, get(p), { until: (t) => t.includes('not found\n') })
       assert.equal(maskDate(resp),
         'HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n' +

@@ -2,7 +2,8 @@
 //! sse-server. `/stream` sends a hello event, then one numbered message a
 //! second whose random string is the original's for that number;
 //! `Last-Event-ID: message-N` resumes at N, `count` bounds the stream.
-//! `/status` lists the streams; `/metrics` and the status page are ours.
+//! `/status` lists the streams; `/metrics` and the status page are ours,
+//! and so is `/`, a short page linking them (the original answered 404).
 //! Reached through a loopback address, every page but `/stream` answers
 //! only requests for a loopback host, by the rule channels and jwt apply
 //! to their operator listeners ([`loopback_host`]).
@@ -51,9 +52,11 @@ Configured by the environment:
   METRICS_PUBLIC   1: serve /metrics to every peer (default: loopback peers
                    only, unless AUTH_TOKEN guards it)
 Endpoints:
+  /         a short page linking the others
   /stream   hello event, then one message a second; ?count=N ends after N,
             Last-Event-ID: message-N resumes at N
   /status   JSON of the open streams
+  /ui/      the status page (from this machine)
   /metrics  Prometheus counters";
 
 /// The letters in each message's random string.
@@ -242,6 +245,11 @@ async fn serve(settings: Settings) -> Result<i32, Fail> {
     });
     demo.log
         .line(format_args!("Starting sse-server at :{bound} ..."));
+    // Ours, after the original's line: where to point a browser or curl.
+    let base = base_url(&host, bound, tls.is_some());
+    demo.log.line(format_args!("  stream:      {base}/stream"));
+    demo.log
+        .line(format_args!("  status page: {base}/ui/ (from this machine)"));
     app.serve(
         tcp,
         tls,
@@ -253,8 +261,61 @@ async fn serve(settings: Settings) -> Result<i32, Fail> {
     Ok(code)
 }
 
+/// The URL a browser on this machine reaches the demo at: the listening
+/// host, or loopback when it listens on every interface.
+fn base_url(host: &str, port: u16, tls: bool) -> String {
+    let host = match host {
+        "" | "0.0.0.0" => "127.0.0.1".to_string(),
+        "::" | "[::]" => "[::1]".to_string(),
+        h if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
+        h => h.to_string(),
+    };
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}:{port}")
+}
+
+/// What `/` answers: a page that links the stream and the status pages.
+const HOME: &str = "<!doctype html>
+<html lang=\"en\">
+<head><meta charset=\"utf-8\"><title>ssehub demo</title></head>
+<body>
+<h1>ssehub demo</h1>
+<p>A Server-Sent Events test stream (a drop-in for mpetazzoni/sse-server).</p>
+<ul>
+<li><a href=\"stream\">/stream</a>: a hello event, then one message a second
+(<a href=\"stream?count=5\">/stream?count=5</a> ends after 5;
+<code>Last-Event-ID: message-N</code> resumes at N)</li>
+<li><a href=\"ui/\">/ui/</a>: the status page (from this machine)</li>
+<li><a href=\"status\">/status</a>: the open streams, as JSON</li>
+</ul>
+<p>In a page: <code>new EventSource('/stream').onmessage = (e) =&gt; console.log(e.data)</code></p>
+</body>
+</html>
+";
+
+/// The home page: static, no script, not to be framed.
+fn home() -> Response<ReplyBody> {
+    reply(
+        StatusCode::OK,
+        &[
+            ("Content-Type", "text/html; charset=utf-8"),
+            (
+                "Content-Security-Policy",
+                "default-src 'none'; frame-ancestors 'none'",
+            ),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Date", &date()),
+            ("Content-Length", &HOME.len().to_string()),
+        ],
+        ReplyBody::full(HOME),
+    )
+}
+
 /// What a request asks for.
 enum Route {
+    /// Ours: `/`, a page linking the others.
+    Home,
     Stream,
     /// The original's `/status`.
     Status,
@@ -266,6 +327,7 @@ enum Route {
 
 fn route(req: &dyn RequestInfo) -> Route {
     match req.path() {
+        "/" => Route::Home,
         "/stream" => Route::Stream,
         "/status" => Route::Status,
         "/metrics" | "/healthz" | "/readyz" | "/ui" | "/ui/" | "/ui/status" | "/ui/app.css"
@@ -341,6 +403,10 @@ async fn handle(demo: Arc<Demo>, req: Request<Incoming>, conn: Conn) -> Response
             let res = demo.status(private);
             demo.log_request(&line, 200, started);
             res
+        }
+        Route::Home => {
+            demo.log_request(&line, 200, started);
+            home()
         }
         _ => {
             let res = demo
@@ -632,6 +698,16 @@ mod tests {
             std::str::from_utf8(&frame).unwrap(),
             "id: message-1\ndata: {\ndata:   \"time\": 1795312920,\ndata:   \"random\": \"spheIGLpzXpFGMIH\"\ndata: }\n\n"
         );
+    }
+
+    #[test]
+    fn the_printed_url_is_one_a_browser_here_reaches() {
+        assert_eq!(base_url("", 8080, false), "http://127.0.0.1:8080");
+        assert_eq!(base_url("0.0.0.0", 1, false), "http://127.0.0.1:1");
+        assert_eq!(base_url("[::]", 2, true), "https://[::1]:2");
+        assert_eq!(base_url("[::1]", 3, false), "http://[::1]:3");
+        assert_eq!(base_url("localhost", 4, false), "http://localhost:4");
+        assert_eq!(base_url("127.0.0.1", 5, true), "https://127.0.0.1:5");
     }
 
     #[test]
