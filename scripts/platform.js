@@ -9,15 +9,20 @@ const root = path.join(__dirname, '..')
 let musl = null
 
 /**
- * Whether this Linux runs on musl (Alpine), asked once: from the text of
- * `ldd` first (a file read, well under a millisecond; `process.report`
- * costs ~8 ms a call and needs `--allow-sys` on Deno), else from Node's
- * report, else glibc.
+ * Whether this Linux runs on musl (Alpine), asked once: on Deno from
+ * `Deno.build.env` (no permission needed); else from the text of `ldd` (a
+ * file read, well under a millisecond; `process.report` costs ~8 ms a call
+ * and needs `--allow-sys` on Deno), else from Node's report, else glibc.
  */
 function isMusl() {
   if (process.platform !== 'linux') return false
-  if (musl === null) musl = muslFromLdd() ?? muslFromReport() ?? false
+  if (musl === null) musl = muslFromDeno() ?? muslFromLdd() ?? muslFromReport() ?? false
   return musl
+}
+
+function muslFromDeno() {
+  const build = typeof globalThis.Deno === 'object' && globalThis.Deno && globalThis.Deno.build
+  return build && typeof build.env === 'string' ? build.env === 'musl' : null
 }
 
 function muslFromLdd() {

@@ -87,7 +87,10 @@ function readRequest(request) {
     method: request.method,
     query: querystring.parse(query),
     lastEventId: lastEventId(request.headers.get('last-event-id'), query),
-    signal: request.signal,
+    // Not on Deno: Deno.serve cancels the body when the client leaves (that
+    // is enough), and merely reading `request.signal` there prints a
+    // deprecation warning (it also aborts after every completed response).
+    signal: IS_DENO ? null : request.signal,
   }
 }
 
