@@ -6,7 +6,7 @@
 // --allow-ffi (and, outside node_modules, --allow-read), and a missing
 // permission is named as such rather than as a broken install.
 const fs = require('node:fs')
-const { localAddonPath, platformPackage, missingBinaryHelp } = require('./scripts/platform')
+const { localAddonPath, platformPackage, missingBinaryHelp } = require('./lib/platform')
 
 function load() {
   const local = localAddonPath()

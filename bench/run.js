@@ -64,7 +64,9 @@ const DEFAULTS = {
 const BASELINE_OF = ['ssehub-broadcast', 'ssehub-dropin', 'channels']
 
 function baselineServers(dir) {
-  const { localDaemonPath } = require(path.join(dir, 'scripts', 'platform'))
+  // The platform naming moved from scripts/ to lib/; a baseline may predate that.
+  const platform = ['lib', 'scripts'].map((d) => path.join(dir, d, 'platform.js')).find((f) => fs.existsSync(f))
+  const { localDaemonPath } = require(platform)
   return SERVERS.filter((s) => BASELINE_OF.includes(s.name)).map((s) => ({
     ...s,
     name: `${s.name}@baseline`,

@@ -7,7 +7,7 @@
 const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
-const { daemonBinaryPath } = require('../scripts/platform')
+const { daemonBinaryPath } = require('../lib/platform')
 
 let binary
 try {

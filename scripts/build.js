@@ -27,7 +27,7 @@ const {
   prebuiltAvailable,
   installedAsDependency,
   cargoTargetDir,
-} = require('./platform')
+} = require('../lib/platform')
 
 const root = path.join(__dirname, '..')
 const ifMissing = process.argv.includes('--if-missing')

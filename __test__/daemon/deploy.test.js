@@ -12,7 +12,7 @@ const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 const { raw, split, dechunk, chunkedDone } = require('../helpers/daemon')
-const { daemonBinaryPath } = require('../../scripts/platform')
+const { daemonBinaryPath } = require('../../lib/platform')
 
 const EXAMPLES = path.join(__dirname, '..', '..', 'examples')
 const unit = fs.readFileSync(path.join(EXAMPLES, 'ssehub.service'), 'utf8')

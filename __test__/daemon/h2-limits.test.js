@@ -283,7 +283,7 @@ describe('idle sockets cannot keep streaming clients out', () => {
   test('with the idle budget full of silent and stream-less sockets, streams still open at once', async () => {
     // 256 descriptors and 2 clients: 14 connections at once, 1 of them idle.
     // The budget is long here: an idle socket must not leave by timing out.
-    const bin = require('../../scripts/platform').daemonBinaryPath()
+    const bin = require('../../lib/platform').daemonBinaryPath()
     const d = channels(['--max-clients', '2'], {
       env: { SSEHUB_HEADER_TIMEOUT_MS: '15000' },
       via: ['sh', '-c', 'ulimit -n 256 && exec "$0" "$@"', bin],

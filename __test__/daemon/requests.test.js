@@ -213,7 +213,7 @@ describe('the FIFO', () => {
 describe('descriptors', () => {
   test('with the web port full, the control port and metrics are still served', async () => {
     // 300 descriptors: the web port gets what is left after the reserve.
-    const bin = require('../../scripts/platform').daemonBinaryPath()
+    const bin = require('../../lib/platform').daemonBinaryPath()
     const d = start(['channels', '-n', '-p', '127.0.0.1:0', '-P', '0', '--metrics', '0', '--heartbeat', '0'], {
       ready: /Metrics and status on http:\/\/127\.0\.0\.1:(\d+)/,
       via: ['sh', '-c', `ulimit -n 300 && exec "$0" "$@"`, bin],

@@ -8,7 +8,7 @@ const tls = require('node:tls')
 const path = require('node:path')
 
 const ROOT = path.join(__dirname, '..', '..')
-const { daemonBinaryPath } = require('../../scripts/platform')
+const { daemonBinaryPath } = require('../../lib/platform')
 
 const BIN = daemonBinaryPath()
 

@@ -32,8 +32,10 @@ test('a build with no terminal prints the expected time, a progress line while c
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
   // The package: its build script and platform naming, in a folder of its own.
   const pkg = path.join(dir, 'pkg')
-  fs.mkdirSync(path.join(pkg, 'scripts'), { recursive: true })
-  for (const file of ['build.js', 'platform.js']) fs.copyFileSync(path.join(ROOT, 'scripts', file), path.join(pkg, 'scripts', file))
+  for (const file of ['scripts/build.js', 'lib/platform.js']) {
+    fs.mkdirSync(path.join(pkg, path.dirname(file)), { recursive: true })
+    fs.copyFileSync(path.join(ROOT, file), path.join(pkg, file))
+  }
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(pkg, 'package.json'))
   const bin = path.join(dir, 'bin')
   fs.mkdirSync(bin)

@@ -17,7 +17,7 @@ const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
 const { raw, split, dechunk, chunkedDone } = require('../helpers/daemon')
-const { platformTriple, cargoTargetDir } = require('../../scripts/platform')
+const { platformTriple, cargoTargetDir } = require('../../lib/platform')
 
 const ROOT = path.join(__dirname, '..', '..')
 const TRIPLE = platformTriple()

@@ -15,7 +15,7 @@ const fs = require('node:fs')
 const http = require('node:http')
 const os = require('node:os')
 const path = require('node:path')
-const { platformTriple, localAddonPath } = require('../../scripts/platform')
+const { platformTriple, localAddonPath } = require('../../lib/platform')
 
 const ROOT = path.join(__dirname, '..', '..')
 const MODULES = path.join(ROOT, 'node_modules')

@@ -12,7 +12,7 @@ const { reply, serveCommands } = require('./common')
 
 // SSEHUB_BENCH_BIN: another daemon to drive: a binary, or a `.js` launcher
 // run by node whose own process is the daemon (an older build, a mock).
-const BIN = process.env.SSEHUB_BENCH_BIN || require('../../scripts/platform').daemonBinaryPath()
+const BIN = process.env.SSEHUB_BENCH_BIN || require('../../lib/platform').daemonBinaryPath()
 const command = (args) => (BIN.endsWith('.js') ? [process.execPath, [BIN, ...args]] : [BIN, args])
 const CHANNEL = 'bench'
 
