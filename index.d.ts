@@ -91,6 +91,12 @@ declare namespace SSE {
     url: string
     /** Prepended to every Redis key and channel. Default `'ssehub:'`. */
     prefix?: string
+    /**
+     * Seconds a channel's keys (its stream) outlive its last publish; a
+     * client resuming from an id older than this gets `ssehub-gap`.
+     * Default 86400 (a day).
+     */
+    ttl?: number
   }
 
   /**
@@ -109,6 +115,13 @@ declare namespace SSE {
     reconnects: number
     /** Publishes Redis did not take (their Promises rejected). */
     publishesFailed: number
+    /**
+     * Redis errors met, by class: each publish refused and each
+     * connection attempt that failed. `unavailable`: down, unreachable,
+     * too slow; `oom`: out of memory; `auth`: password or ACL user
+     * refused; `cluster`: a Redis Cluster (not supported yet); `other`.
+     */
+    errors: { unavailable: number, oom: number, auth: number, cluster: number, other: number }
     /** Events delivered from the streams after a reconnect. */
     caughtUp: number
     /** `ssehub-gap` events sent (history lost or trimmed). */

@@ -11,6 +11,7 @@ const BASE_HEADERS = Object.freeze([
 
 // The engine's defaults are written once, in Rust (crates/core hub::defaults).
 const engine = require('../binding').defaults()
+const { INVALID_OPTION } = require('./codes')
 
 const DEFAULTS = Object.freeze({
   path: '/sse',
@@ -80,17 +81,22 @@ function preambleOf(retry) {
 }
 
 /**
- * The `redis` option: a URL, or `{ url, prefix }`. Rust parses the URL
- * itself; here only the shape is checked, with the forms named.
+ * The `redis` option: a URL, or `{ url, prefix, ttl }`. Rust parses the
+ * URL itself; here only the shape is checked, with the forms named. A
+ * Sentinel URL is refused by name (not supported yet).
  */
 function redisOption(value) {
-  if (value === null || value === undefined) return { redisUrl: undefined, redisPrefix: undefined }
-  const form = "a URL like 'redis://127.0.0.1:6379/0' or { url, prefix }"
-  const { url, prefix } = typeof value === 'string' ? { url: value } : value
+  if (value === null || value === undefined) return { redisUrl: undefined, redisPrefix: undefined, redisTtlS: undefined }
+  const form = "a URL like 'redis://127.0.0.1:6379/0' or { url, prefix, ttl }"
+  const { url, prefix, ttl } = typeof value === 'string' ? { url: value } : value
   if (typeof value !== 'string' && (typeof value !== 'object' || Array.isArray(value))) fail(`option 'redis' must be ${form}, got ${describe(value)}`)
+  if (typeof url === 'string' && /^rediss?\+sentinel:\/\//i.test(url)) {
+    throw Object.assign(new TypeError(`ssehub: option 'redis': Redis Sentinel URLs (${redact(url)}) are not supported yet; give the current primary's redis:// URL`), { code: INVALID_OPTION })
+  }
   if (typeof url !== 'string' || !/^(redis|rediss|unix|redis\+unix):\/\//.test(url)) fail(`option 'redis' must be ${form}, got url ${describe(redact(url))}`)
   if (prefix !== undefined && (typeof prefix !== 'string' || prefix === '')) fail(`option 'redis.prefix' must be a non-empty string, got ${describe(prefix)}`)
-  return { redisUrl: url, redisPrefix: prefix }
+  if (ttl !== undefined && !(typeof ttl === 'number' && Number.isInteger(ttl) && ttl >= 1 && ttl <= 2 ** 31)) fail(`option 'redis.ttl' must be a whole number of seconds from 1, got ${describe(ttl)}`)
+  return { redisUrl: url, redisPrefix: prefix, redisTtlS: ttl }
 }
 
 /**

@@ -288,11 +288,25 @@ class SSE extends EventEmitter {
 
   /** Reports from Rust: a batch for a fallback client, or a client's end. */
   _onHubEvent(id, reason, data) {
+    if (id === 0) return this._onBusError(data)
     const client = this._clients.get(id)
     if (!client) return
     if (reason) this._removeClient(id)
     client._onHubEvent(reason, data)
     if (reason && this._closing && this._clients.size === 0) this._closing.resolve()
+  }
+
+  /**
+   * Redis refused this node at start for a reason no retry mends (a wrong
+   * password or ACL user, a Redis Cluster): an 'error' (code
+   * ERR_SSEHUB_BUS) right away rather than only on each publish. With no
+   * 'error' listener, a warning (an 'error' event with no listener would
+   * crash the process). The bus keeps trying; publishes reject meanwhile.
+   */
+  _onBusError(data) {
+    const err = Object.assign(new Error(String(data)), { code: codes.BUS })
+    if (this.listenerCount('error') > 0) this.emit('error', err)
+    else process.emitWarning(`${err.message}. Listen for 'error' on the SSE to handle this`, { code: 'SSEHUB_BUS' })
   }
 
   /**

@@ -196,8 +196,9 @@ describe('three nodes on one Redis: two channels daemons and an addon', () => {
     // Two connections per node (commands, subscriber), whatever its clients.
     assert.equal(await connections(), before, '60 more clients opened Redis connections')
     for (const c of many) c.destroy ? c.destroy() : c.close()
-    // One script per event (its commands: SCRIPT LOAD, TYPE, EXISTS, INCR,
-    // XADD, PUBLISH), whatever the number of clients and nodes.
+    // One script per event awaited alone (its commands: TIME, MGET,
+    // XREVRANGE, XADD, PUBLISH, EXPIRE, SET; the scripts are loaded once
+    // per connection), whatever the number of clients and nodes.
     assert.equal(few.scripts, 1)
     assert.equal(more.scripts, 1)
     // The nodes' own traffic (a keep-alive PING every 5 s, a channel

@@ -17,7 +17,7 @@ use super::net::server::{Opening, Reply, Service};
 use super::net::shutdown::Shutdown;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use ssehub_core::bus::{Bus, BusStats};
+use ssehub_core::bus::{Bus, BusStats, FailureClass};
 use ssehub_core::hub::{Hub, Stats};
 use std::fmt::Write;
 use std::sync::Arc;
@@ -113,6 +113,19 @@ fn bus_metrics(bus: &BusStats) -> [(&'static str, &'static str, &'static str, u6
             bus.subscriptions,
         ),
     ]
+}
+
+/// `ssehub_bus_errors_total`, one line per error class.
+fn bus_errors(out: &mut String, mode: &str, bus: &BusStats) {
+    let name = "ssehub_bus_errors_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Redis errors met, by class: publishes refused and connection attempts that failed.\n# TYPE {name} counter"
+    );
+    for class in FailureClass::ALL {
+        let (label, value) = (class.name(), bus.errors.get(class));
+        let _ = writeln!(out, "{name}{{mode=\"{mode}\",class=\"{label}\"}} {value}");
+    }
 }
 
 /// Prometheus text exposition (version 0.0.4), labelled with the mode.
@@ -243,6 +256,7 @@ impl Ops {
                             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{mode=\"{mode}\"}} {value}\n"
                         );
                     }
+                    bus_errors(&mut body, self.mode, &bus);
                 }
                 body.push_str(&super::process::prometheus());
                 go_reply(
@@ -283,6 +297,11 @@ impl Ops {
                 let key = name.trim_start_matches("ssehub_bus_").to_string();
                 fields.insert(key, serde_json::json!(value));
             }
+            let errors: serde_json::Map<String, serde_json::Value> = FailureClass::ALL
+                .iter()
+                .map(|c| (c.name().to_string(), serde_json::json!(bus.errors.get(*c))))
+                .collect();
+            fields.insert("errors".into(), serde_json::Value::Object(errors));
             fields.insert("connected".into(), serde_json::json!(bus.connected));
             fields.insert("last_error".into(), serde_json::json!(bus.last_error));
             json.pop();

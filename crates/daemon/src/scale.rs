@@ -13,11 +13,12 @@
 
 use super::exit::{self, fail, Fail};
 pub use ssehub_core::bus::redis::redact;
-use ssehub_core::bus::redis::{RedisBus, RedisConfig};
+use ssehub_core::bus::redis::{RedisBus, RedisConfig, DEFAULT_TTL};
 use ssehub_core::bus::{Bus, BusError, Local, Published, Receipt};
 use ssehub_core::hub::{defaults, Hub, HubConfig};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 /// Events kept when `--history` is not given but `--redis` is: none (a
 /// Redis without history still shares live events).
@@ -82,18 +83,30 @@ fn read_url_file(path: &str, flag: &str, code_unreadable: i32) -> Result<String,
 
 /// A mode's hub and the bus it publishes through (made inside the
 /// runtime): with Redis, the history is kept in Redis, not in the hub.
-pub fn engine(
+pub async fn engine(
     config: HubConfig,
     redis: Option<&str>,
     history: usize,
 ) -> Result<(Hub, Arc<dyn Bus>), Fail> {
     let hub = Hub::new(config.keeping(history, redis.is_some()));
-    let bus = bus_for(&hub, redis, history)?;
+    let bus = bus_for(&hub, redis, history).await?;
     Ok((hub, bus))
 }
 
-/// The bus for a mode's hub (made inside the runtime).
-pub fn bus_for(hub: &Hub, redis: Option<&str>, history: usize) -> Result<Arc<dyn Bus>, Fail> {
+/// The environment variable that sets how long a channel's Redis keys
+/// outlive its last publish, in seconds (default a day).
+pub const REDIS_TTL_VAR: &str = "SSEHUB_REDIS_TTL";
+
+/// How long to wait at start for the first connection's outcome: a
+/// Redis that refuses the credentials answers at once; one that cannot be
+/// reached is tried again in the background after this.
+const FIRST_CONNECTION: Duration = Duration::from_secs(5);
+
+/// The bus for a mode's hub (made inside the runtime). With Redis, the
+/// first connection is awaited (up to [`FIRST_CONNECTION`]): a refusal no
+/// retry mends (a wrong password or ACL user, a Redis Cluster) stops the
+/// daemon with a message that says so; Redis being unreachable does not.
+pub async fn bus_for(hub: &Hub, redis: Option<&str>, history: usize) -> Result<Arc<dyn Bus>, Fail> {
     let Some(url) = redis else {
         return Ok(Arc::new(Local::new(hub.clone(), history > 0)));
     };
@@ -101,11 +114,34 @@ pub fn bus_for(hub: &Hub, redis: Option<&str>, history: usize) -> Result<Arc<dyn
         url: url.to_string(),
         prefix: defaults::REDIS_PREFIX.into(),
         history,
+        ttl: redis_ttl(std::env::var(REDIS_TTL_VAR).ok().as_deref())?,
     };
-    match RedisBus::start(hub, config) {
-        Ok(bus) => Ok(Arc::new(bus)),
-        Err(e) => Err(fail(exit::USAGE, e)),
+    let bus = RedisBus::start(hub, config).map_err(|e| fail(exit::USAGE, e))?;
+    if let Ok(Err(failure)) = tokio::time::timeout(FIRST_CONNECTION, bus.ready()).await {
+        let at = redact(url);
+        if failure.class.is_fatal() {
+            return Err(fail(exit::UNAVAILABLE, format!("Redis at {at}: {failure}")));
+        }
+        eprintln!("Redis at {at} not reached yet, trying again in the background: {failure}");
     }
+    Ok(Arc::new(bus))
+}
+
+/// The TTL from [`REDIS_TTL_VAR`]'s value: whole seconds from 1.
+fn redis_ttl(value: Option<&str>) -> Result<Duration, Fail> {
+    let Some(v) = value.filter(|v| !v.is_empty()) else {
+        return Ok(DEFAULT_TTL);
+    };
+    v.parse::<u64>()
+        .ok()
+        .filter(|s| (1..=1 << 31).contains(s))
+        .map(Duration::from_secs)
+        .ok_or_else(|| {
+            fail(
+                exit::USAGE,
+                format!("{REDIS_TTL_VAR} takes a number of seconds from 1, not '{v}'"),
+            )
+        })
 }
 
 /// A publish's outcome now if it has one (the local bus always does),
@@ -168,6 +204,18 @@ mod tests {
             got(sources(None, Some(file), None)).unwrap_err().0,
             exit::NO_INPUT
         );
+    }
+
+    #[test]
+    fn the_ttl_takes_whole_seconds() {
+        assert_eq!(redis_ttl(None).unwrap(), DEFAULT_TTL);
+        assert_eq!(redis_ttl(Some("")).unwrap(), DEFAULT_TTL);
+        assert_eq!(redis_ttl(Some("60")).unwrap(), Duration::from_secs(60));
+        for bad in ["0", "-1", "1.5", "x"] {
+            let e = redis_ttl(Some(bad)).unwrap_err();
+            assert_eq!(e.code, exit::USAGE);
+            assert!(e.msg.contains(REDIS_TTL_VAR), "{}", e.msg);
+        }
     }
 
     #[test]

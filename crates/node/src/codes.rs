@@ -106,7 +106,7 @@ pub(crate) fn receipt_of(answer: Result<Published, BusError>) -> crate::BusRecei
             let code = match e {
                 BusError::Frame(_) => Code::InvalidField,
                 BusError::Closed => Code::Closed,
-                BusError::Invalid(_) | BusError::Unavailable(_) => Code::Bus,
+                BusError::Invalid(_) | BusError::Redis(_) => Code::Bus,
             };
             crate::BusReceipt {
                 id: None,

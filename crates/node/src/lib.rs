@@ -38,8 +38,8 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use options::{header_pairs, HubOptions};
 use socket::{dup_tcp_stream, raw_fd, set_keepalive_idle, set_option};
-use ssehub_core::bus::redis::{RedisBus, RedisConfig};
-use ssehub_core::bus::{open_client, Body, Bus, Local, Message};
+use ssehub_core::bus::redis::{redact, RedisBus, RedisConfig, DEFAULT_TTL};
+use ssehub_core::bus::{open_client, Body, Bus, FailureClass, Local, Message};
 use ssehub_core::frame::Event;
 use ssehub_core::hub::{defaults, ClientId, Hub, Origin, Target};
 use ssehub_core::queue::CloseReason;
@@ -62,12 +62,23 @@ pub struct BusReceipt {
     pub code: Option<String>,
 }
 
+/// Redis errors met, by class (`stats().bus.errors`).
+#[napi(object)]
+pub struct BusErrorsJs {
+    pub unavailable: f64,
+    pub oom: f64,
+    pub auth: f64,
+    pub cluster: f64,
+    pub other: f64,
+}
+
 /// The bus part of `stats()`, with Redis on.
 #[napi(object)]
 pub struct BusStatsJs {
     pub connected: bool,
     pub reconnects: f64,
     pub publishes_failed: f64,
+    pub errors: BusErrorsJs,
     pub caught_up: f64,
     pub gaps: f64,
     pub subscriptions: f64,
@@ -130,8 +141,12 @@ impl NativeHub {
                             .clone()
                             .unwrap_or_else(|| defaults::REDIS_PREFIX.into()),
                         history,
+                        ttl: options
+                            .redis_ttl_s
+                            .map_or(DEFAULT_TTL, Duration::from_secs_f64),
                     },
                 )
+                .inspect(|bus| report_fatal_start(bus, url, on_event.clone()))
                 .map_err(|e| coded(&env, Code::InvalidOption, &format!("ssehub: {e}")))?,
             ),
         };
@@ -429,6 +444,13 @@ impl NativeHub {
             connected: s.connected,
             reconnects: s.reconnects as f64,
             publishes_failed: s.publishes_failed as f64,
+            errors: BusErrorsJs {
+                unavailable: s.errors.get(FailureClass::Unavailable) as f64,
+                oom: s.errors.get(FailureClass::Oom) as f64,
+                auth: s.errors.get(FailureClass::Auth) as f64,
+                cluster: s.errors.get(FailureClass::Cluster) as f64,
+                other: s.errors.get(FailureClass::Other) as f64,
+            },
             caught_up: s.caught_up as f64,
             gaps: s.gaps as f64,
             subscriptions: s.subscriptions as f64,
@@ -493,6 +515,28 @@ impl NativeHub {
             channels: s.channels as f64,
         }
     }
+}
+
+/// A Redis that refuses this node for good (a wrong password or ACL user,
+/// a Redis Cluster) is reported to JS as soon as the first connection
+/// says so, as client id 0 (never a client's) with reason `bus-error`:
+/// lib/sse.js emits it as an 'error'. The bus keeps trying meanwhile, and
+/// publishes reject with the same error.
+fn report_fatal_start(bus: &RedisBus, url: &str, on_event: Arc<EventFn>) {
+    let ready = bus.ready();
+    let url = redact(url);
+    RUNTIME.spawn(async move {
+        let Err(failure) = ready.await else { return };
+        if failure.class.is_fatal() {
+            let message = format!("ssehub: Redis at {url}: {failure}");
+            let args = (
+                0,
+                Some("bus-error".to_string()),
+                Some(message.into_bytes().into()),
+            );
+            on_event.call(args.into(), ThreadsafeFunctionCallMode::NonBlocking);
+        }
+    });
 }
 
 fn event_of<'a>(

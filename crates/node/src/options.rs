@@ -28,6 +28,9 @@ pub struct HubOptions {
     pub redis_url: Option<String>,
     /// Prefix of every Redis key and channel (default `ssehub:`).
     pub redis_prefix: Option<String>,
+    /// Seconds a channel's Redis keys outlive its last publish (default
+    /// a day).
+    pub redis_ttl_s: Option<f64>,
 }
 
 /// ssehub's defaults, as lib/options.js reads them: written once, in
@@ -115,6 +118,7 @@ mod tests {
             preamble: String::new(),
             redis_url: None,
             redis_prefix: None,
+            redis_ttl_s: None,
         }
     }
 

@@ -99,10 +99,11 @@ pub enum BusError {
     /// The event was refused before it was sent (say, an id of its own
     /// where the bus numbers events).
     Invalid(String),
-    /// Redis did not take it: down, unreachable, or it answered an error.
-    /// When the connection broke with the publish in flight, Redis may
-    /// still have applied it.
-    Unavailable(String),
+    /// Redis did not take it: down, unreachable, too slow, or it answered
+    /// an error; the class says which. The Redis bus never applies a
+    /// publish it reported so (see `redis` on deadlines), unless Redis's
+    /// answer was lost on its way back after it ran the publish.
+    Redis(Failure),
     /// The bus was shut down.
     Closed,
 }
@@ -112,13 +113,112 @@ impl fmt::Display for BusError {
         match self {
             BusError::Frame(e) => e.fmt(f),
             BusError::Invalid(why) => f.write_str(why),
-            BusError::Unavailable(why) => write!(f, "Redis did not take the event: {why}"),
+            BusError::Redis(failure) => write!(f, "Redis did not take the event: {failure}"),
             BusError::Closed => f.write_str("the bus is closed"),
         }
     }
 }
 
 impl std::error::Error for BusError {}
+
+/// What went wrong with Redis, sorted by what an operator does about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureClass {
+    /// Down, unreachable, too slow, loading, read-only: wait or fix the
+    /// network; the bus reconnects by itself.
+    Unavailable,
+    /// `OOM`: `maxmemory` reached; writes are refused until memory is
+    /// freed or the limit raised.
+    Oom,
+    /// The password or ACL user was refused (`WRONGPASS`, `NOAUTH`,
+    /// `NOPERM`): the configuration must change.
+    Auth,
+    /// A Redis Cluster (`CROSSSLOT`, `MOVED`, `CLUSTERDOWN`...), which the
+    /// bus does not support yet: give it a single Redis.
+    Cluster,
+    /// Any other error answer (a key of ours holding another type, say).
+    Other,
+}
+
+impl FailureClass {
+    /// Every class, in the order stats and metrics list them.
+    pub const ALL: [FailureClass; 5] = [
+        FailureClass::Unavailable,
+        FailureClass::Oom,
+        FailureClass::Auth,
+        FailureClass::Cluster,
+        FailureClass::Other,
+    ];
+
+    /// The class's name in stats, metrics labels, logs and `503`s.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureClass::Unavailable => "unavailable",
+            FailureClass::Oom => "oom",
+            FailureClass::Auth => "auth",
+            FailureClass::Cluster => "cluster",
+            FailureClass::Other => "other",
+        }
+    }
+
+    /// What it means, in a few words.
+    pub fn summary(self) -> &'static str {
+        match self {
+            FailureClass::Unavailable => "Redis is unavailable",
+            FailureClass::Oom => "Redis is out of memory",
+            FailureClass::Auth => "Redis refused the credentials",
+            FailureClass::Cluster => "Redis is a cluster, which ssehub does not support yet",
+            FailureClass::Other => "Redis answered an error",
+        }
+    }
+
+    /// A class no retry mends: the configuration must change. Met at
+    /// start, it stops a daemon and is reported by the addon at once.
+    pub fn is_fatal(self) -> bool {
+        matches!(self, FailureClass::Auth | FailureClass::Cluster)
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A Redis failure: its class and Redis's (or the connection's) words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub class: FailureClass,
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn new(class: FailureClass, detail: impl Into<String>) -> Failure {
+        Failure {
+            class,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (summary, name) = (self.class.summary(), self.class.name());
+        write!(f, "{summary} ({name}): {}", self.detail)
+    }
+}
+
+/// Redis errors met, per [`FailureClass`] (index: its place in `ALL`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorCounts(pub [u64; 5]);
+
+impl ErrorCounts {
+    pub fn get(&self, class: FailureClass) -> u64 {
+        self.0[class.index()]
+    }
+
+    pub(crate) fn add(&mut self, class: FailureClass) {
+        self.0[class.index()] += 1;
+    }
+}
 
 /// The bus's state, for `stats()`, `/metrics` and `/status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -131,6 +231,9 @@ pub struct BusStats {
     pub reconnects: u64,
     /// Publishes refused (Redis down, or an error answer).
     pub publishes_failed: u64,
+    /// Redis errors met, by class: each publish refused, each connection
+    /// attempt that failed.
+    pub errors: ErrorCounts,
     /// Events delivered from the streams after a reconnect.
     pub caught_up: u64,
     /// `ssehub-gap` events sent, to resuming clients and after a loss.

@@ -248,7 +248,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         max_clients: budget.max_clients,
         ..HubConfig::default()
     };
-    let (hub, bus) = scale::engine(hub_config, config.redis.as_deref(), history)?;
+    let (hub, bus) = scale::engine(hub_config, config.redis.as_deref(), history).await?;
     let ch = Arc::new(Channels {
         hub,
         log: log.clone(),

@@ -11,7 +11,7 @@ use crate::net::server::{Opening, Reply, Service};
 use crate::net::stream::StreamReply;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use ssehub_core::bus::{open_client, Receipt};
+use ssehub_core::bus::{open_client, BusError, Receipt};
 use std::sync::Arc;
 
 /// What a web request asks for.
@@ -133,22 +133,31 @@ impl Service for Web {
 }
 
 /// The answer to a query whose publishes went to Redis: `OK` once Redis
-/// took them all, else a 503 (and the failure logged).
+/// took them all, else a 503 that names what went wrong (and the failure
+/// logged).
 async fn confirmed(ch: Arc<Channels>, pending: Vec<(String, Receipt)>) -> Response<ReplyBody> {
-    let mut failed = false;
+    let mut failed = None;
     for (event, receipt) in pending {
         if let Err(e) = receipt.await {
             ch.not_published(&event, &e);
-            failed = true;
+            failed = failed.or(Some(e));
         }
     }
-    if failed {
-        return plain(
+    match failed {
+        None => ok_text(),
+        Some(BusError::Redis(f)) => plain(
             StatusCode::SERVICE_UNAVAILABLE,
-            "Not published: Redis is unavailable\n",
-        );
+            format!(
+                "Not published: {} ({})\n",
+                f.class.summary(),
+                f.class.name()
+            ),
+        ),
+        Some(e) => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Not published: {e}\n"),
+        ),
     }
-    ok_text()
 }
 
 /// Registers a stream client of `channels` (none: all), logs it as
@@ -235,7 +244,8 @@ fn ok_text() -> Response<ReplyBody> {
 }
 
 /// 404, 405 and 503 in SSE-Server's header order.
-fn plain(status: StatusCode, body: &'static str) -> Response<ReplyBody> {
+fn plain(status: StatusCode, body: impl Into<String>) -> Response<ReplyBody> {
+    let body = body.into();
     let len = body.len().to_string();
     let headers: [(&str, &str); 3] = if status == StatusCode::NOT_FOUND {
         [

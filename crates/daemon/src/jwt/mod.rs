@@ -311,7 +311,7 @@ async fn serve(config: Config) -> Result<i32, Fail> {
         max_clients: budget.max_clients,
         ..HubConfig::default()
     };
-    let (hub, bus) = scale::engine(hub_config, config.redis.as_deref(), config.history)?;
+    let (hub, bus) = scale::engine(hub_config, config.redis.as_deref(), config.history).await?;
     let jwt = Arc::new(Jwt {
         hub,
         bus: bus.clone(),
