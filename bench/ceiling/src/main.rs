@@ -180,7 +180,7 @@ impl Clients {
 /// Sends from the control thread. Waking a tokio task from a thread
 /// outside the runtime costs a queue lock and often a futex call, once per
 /// client and event; so the wake-ups of one broadcast are handed to one
-/// task on the runtime, as the ssehub hub does (`defer_wakes`).
+/// task on the runtime, as the ssehub hub does (`batch_foreign_wakes`).
 struct Sender {
     clients: Arc<Clients>,
     runtime: Handle,

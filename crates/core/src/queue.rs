@@ -119,7 +119,7 @@ impl Queue {
 
     /// Queues a frame and hands back the writer's waker instead of waking
     /// it, so that a caller fanning out to many clients can wake them all
-    /// later, from a runtime thread (see `Hub::defer_wakes`).
+    /// later, from a runtime thread (see `HubConfig::batch_foreign_wakes`).
     pub fn push_deferred(&self, frame: Bytes) -> (Pushed, Option<Waker>) {
         let mut state = self.lock();
         if state.closing.is_some() {

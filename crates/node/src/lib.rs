@@ -339,9 +339,9 @@ impl NativeHub {
     }
 
     /// Sends the frame of the last `send` to each of `clients`, in order:
-    /// the drop-in loop of `client.send(sameArgs)` gathered by lib/hub.js
-    /// into one crossing; a runtime thread makes the pushes (see
-    /// `Hub::broadcast_offloaded`).
+    /// the drop-in loop of `client.send(sameArgs)` gathered by
+    /// lib/engine.js into one crossing; a runtime thread makes the pushes
+    /// (see [`front`]).
     #[napi(catch_unwind)]
     pub fn send_last_many(&self, clients: Uint32Array) {
         let frame = lock(&self.last_frame).clone();
