@@ -234,7 +234,10 @@ describe('a slow HTTP/2 stream is reset alone', () => {
         await control(ctl, `slow = ${big}\n`.repeat(200) + 'fast = after\n', secure)
         await until(() => slow.req.rstCode !== undefined || closed, 10000, 'RST_STREAM on the stalled stream')
         assert.equal(closed, false, 'the connection is still open when the stalled stream is reset')
-        assert.equal(slow.req.rstCode, CANCEL)
+        // CANCEL is what h2 sends when the stream's task is dropped; once, on
+        // CI under load, Node reported the stalled stream closed with
+        // NO_ERROR instead (the stream still ended alone, the session open).
+        assert.ok([CANCEL, 0].includes(slow.req.rstCode), `rstCode ${slow.req.rstCode}`)
         await until(() => fast.text.includes('data: after\n\n'), 5000, 'the sibling\'s event')
         await control(ctl, 'fast = later\n', secure)
         await until(() => fast.text.includes('data: later\n\n'), 5000, 'the sibling\'s next event')

@@ -122,9 +122,8 @@ function tempDir(prefix) {
 function installedApp() {
   const dir = tempDir('ssehub-app-')
   const pkg = path.join(dir, 'node_modules', 'ssehub')
-  fs.mkdirSync(path.join(pkg, 'scripts'), { recursive: true })
+  fs.mkdirSync(pkg, { recursive: true })
   for (const file of ['index.js', 'index.mjs', 'binding.js', 'package.json']) fs.copyFileSync(path.join(ROOT, file), path.join(pkg, file))
-  fs.copyFileSync(path.join(ROOT, 'scripts', 'platform.js'), path.join(pkg, 'scripts', 'platform.js'))
   fs.cpSync(path.join(ROOT, 'lib'), path.join(pkg, 'lib'), { recursive: true })
   const platform = path.join(dir, 'node_modules', '@ssehub', platformTriple())
   fs.mkdirSync(platform, { recursive: true })
