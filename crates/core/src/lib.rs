@@ -21,3 +21,6 @@ pub mod queue;
 pub mod replay;
 pub mod runtime;
 pub mod writer;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

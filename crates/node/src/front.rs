@@ -153,10 +153,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ssehub_core::frame::Event;
-    use ssehub_core::hub::{HubConfig, Subscription};
+    use ssehub_core::hub::HubConfig;
     use ssehub_core::queue::CloseReason;
-    use std::collections::VecDeque;
+    use ssehub_core::testing::{drain, frame};
     use std::time::{Duration, Instant};
 
     /// A front over a hub on the binding's runtime, as `NativeHub` makes it.
@@ -169,20 +168,6 @@ mod tests {
         });
         let bus = Box::new(ssehub_core::bus::Local::new(hub.clone(), false));
         Front::new(hub, bus, false)
-    }
-
-    fn frame(data: &str) -> Bytes {
-        Event::data(data).encode().unwrap()
-    }
-
-    fn drain(sub: &Subscription) -> Vec<String> {
-        let mut batch = VecDeque::new();
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let _ = sub.poll_batch(&mut cx, &mut batch);
-        batch
-            .into_iter()
-            .map(|b| String::from_utf8(b.to_vec()).unwrap())
-            .collect()
     }
 
     #[test]

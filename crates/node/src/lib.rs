@@ -323,8 +323,7 @@ impl NativeHub {
         id: Option<String>,
         retry: Option<f64>,
     ) -> Result<bool> {
-        let e = event_of(&event, &data, &id, retry);
-        let frame = e.encode().map_err(|e| frame_error(&env, e))?;
+        let frame = encode(&env, &event, &data, &id, retry)?;
         *lock(&self.last_frame) = frame.clone();
         Ok(self.front.hub().send(client, frame))
     }
@@ -358,8 +357,7 @@ impl NativeHub {
         id: Option<String>,
         retry: Option<f64>,
     ) -> Result<u32> {
-        let e = event_of(&event, &data, &id, retry);
-        let frame = e.encode().map_err(|e| frame_error(&env, e))?;
+        let frame = encode(&env, &event, &data, &id, retry)?;
         Ok(self.front.broadcast(frame, id) as u32)
     }
 
@@ -374,10 +372,9 @@ impl NativeHub {
         id: Option<String>,
         retry: Option<f64>,
     ) -> Result<u32> {
-        let e = event_of(&event, &data, &id, retry);
-        let frame = e.encode().map_err(|e| frame_error(&env, e))?;
+        let frame = encode(&env, &event, &data, &id, retry)?;
         let names: Vec<&str> = channels.iter().map(String::as_str).collect();
-        let origin = Origin::Published(e.id);
+        let origin = Origin::Published(id.as_deref());
         let reached = self
             .front
             .hub()
@@ -539,18 +536,22 @@ fn report_fatal_start(bus: &RedisBus, url: &str, on_event: Arc<EventFn>) {
     });
 }
 
-fn event_of<'a>(
-    event: &'a Option<String>,
-    data: &'a Option<String>,
-    id: &'a Option<String>,
+/// An event's fields from JS, framed once; a field that cannot be framed
+/// throws a TypeError-coded error (`ERR_SSEHUB_INVALID_FIELD`).
+fn encode(
+    env: &Env,
+    event: &Option<String>,
+    data: &Option<String>,
+    id: &Option<String>,
     retry: Option<f64>,
-) -> Event<'a> {
-    Event {
+) -> Result<Bytes> {
+    let event = Event {
         event: event.as_deref(),
         data: data.as_deref(),
         id: id.as_deref(),
         retry: retry.map(|r| r as u64),
-    }
+    };
+    event.encode().map_err(|e| frame_error(env, e))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

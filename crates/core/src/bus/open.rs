@@ -24,20 +24,7 @@ pub fn open_client(bus: &dyn Bus, client: ClientId, last_id: Option<&str>, join:
 mod tests {
     use super::*;
     use crate::bus::{Body, Local, Message};
-    use crate::hub::{Hub, HubConfig};
-    use std::collections::VecDeque;
-
-    fn hub(history: usize) -> Hub {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let _guard = rt.enter();
-        Hub::new(HubConfig {
-            history,
-            heartbeat: None,
-            ..HubConfig::default()
-        })
-    }
+    use crate::testing::{drain, hub};
 
     fn publish(bus: &Local, channel: &str, data: &str) {
         let message = Message {
@@ -50,16 +37,6 @@ mod tests {
             },
         };
         bus.publish_now(&message).unwrap();
-    }
-
-    fn drain(sub: &crate::hub::Subscription) -> Vec<String> {
-        let mut batch = VecDeque::new();
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let _ = sub.poll_batch(&mut cx, &mut batch);
-        batch
-            .into_iter()
-            .map(|b| String::from_utf8(b.to_vec()).unwrap())
-            .collect()
     }
 
     #[test]

@@ -2,31 +2,7 @@
 
 use super::*;
 use crate::frame::Event;
-use std::collections::VecDeque;
-
-fn hub(history: usize) -> Hub {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let _guard = rt.enter();
-    Hub::new(HubConfig {
-        history,
-        heartbeat: None,
-        ..HubConfig::default()
-    })
-}
-
-fn drain(sub: &Subscription) -> Vec<String> {
-    let mut batch = VecDeque::new();
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    let _ = sub.poll_batch(&mut cx, &mut batch);
-    batch
-        .into_iter()
-        .map(|b| String::from_utf8(b.to_vec()).unwrap())
-        .collect()
-}
+use crate::testing::{drain, frame, hub};
 
 #[test]
 fn broadcast_reaches_every_client_once() {
@@ -264,10 +240,6 @@ fn max_clients_refuses_past_the_limit() {
     assert!(hub.register().is_ok());
     hub.close_all(CloseReason::Shutdown);
     assert_eq!(hub.register().err(), Some(RegisterError::Closed));
-}
-
-fn frame(data: &str) -> Bytes {
-    Event::data(data).encode().unwrap()
 }
 
 #[test]
