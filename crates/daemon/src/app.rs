@@ -1,21 +1,102 @@
-//! The start-up and stop every mode shares: listeners bound with one error
-//! style, the descriptor budget, the signals, the tasks, the drain. A mode
-//! builds its state and its [`Service`]s, hands them to an [`App`] and
-//! waits in [`App::run`].
+//! The start-up and stop every mode shares: the options every mode takes
+//! ([`Common`]), listeners bound with one error style, the descriptor
+//! budget, the hub, its bus and the operator side ([`App::start`]), the
+//! signals, the tasks, the drain. A mode parses its own syntax into a
+//! [`Common`], makes an [`App`], starts its [`Engine`] there, builds its
+//! state and its [`Service`]s on it and waits in [`App::run`].
 
 use super::exit::{self, fail, Fail};
+use super::metrics::Ops;
 use super::net::addr;
-use super::net::head::Limits;
+use super::net::head::{self, Limits};
 use super::net::server::{self, Listener, Service};
 use super::net::shutdown::{self, Shutdown};
-use ssehub_core::hub::Hub;
+use super::net::stream::Refuse;
+use super::scale;
+use ssehub_core::bus::Bus;
+use ssehub_core::hub::{defaults, Hub, HubConfig};
 use ssehub_core::queue::CloseReason;
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+
+/// The options every mode shares, whatever their syntax (SSE-Server's GNU
+/// flags, Go flags, the demo's environment): each mode's parser fills one
+/// through [`Common::set`], and [`App::start`] starts the mode from it.
+#[derive(Debug, Clone)]
+pub struct Common {
+    /// Between heartbeat comments on an idle stream; `None`: none.
+    pub heartbeat: Option<Duration>,
+    /// Streaming clients at once as asked (`None`: the default, which
+    /// follows the open-file limit; 0: no limit). See [`Budget`].
+    pub max_clients: Option<usize>,
+    /// How a stream is refused at the client limit or in the drain.
+    pub refuse: Refuse,
+    /// What a request head may be, on every listener of the mode.
+    pub limits: Limits,
+    /// PEM certificate chain and private key: TLS on the web listener.
+    pub tls: Option<(String, String)>,
+    /// The Redis URL publishes go through (`None`: this process only).
+    pub redis: Option<String>,
+    /// Events numbered and kept for `Last-Event-ID` (0: none).
+    pub history: usize,
+}
+
+impl Default for Common {
+    fn default() -> Self {
+        Common {
+            heartbeat: Some(defaults::HEARTBEAT),
+            max_clients: None,
+            refuse: Refuse::default(),
+            limits: Limits::default(),
+            tls: None,
+            redis: None,
+            history: scale::NO_HISTORY,
+        }
+    }
+}
+
+impl Common {
+    /// Takes the shared option `name` (spelled as the long flags spell it:
+    /// `heartbeat`, `max-clients`, `refuse`, `max-header-size`, `history`)
+    /// from its text; `Ok(false)` when `name` is not one of them. The error
+    /// names the option in that spelling (`max-clients takes ...`), for
+    /// the mode to prefix as its syntax writes it (`--`, `-`, `MAX_CLIENTS: `).
+    pub fn set(&mut self, name: &str, value: &str) -> Result<bool, String> {
+        match name {
+            "heartbeat" => self.heartbeat = parse_heartbeat(value)?,
+            "max-clients" => self.max_clients = Some(parse_max_clients(value)?),
+            "refuse" => self.refuse = Refuse::parse(value)?,
+            "max-header-size" => self.limits.max_head = head::parse_max_head(value)?,
+            "history" => self.history = scale::parse_history(value)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The TLS acceptor for [`Common::tls`], if it is set: the files are
+    /// read now (a mode calls this before it drops privileges).
+    pub fn tls_acceptor(&self) -> Result<Option<TlsAcceptor>, Fail> {
+        let Some((cert, key)) = &self.tls else {
+            return Ok(None);
+        };
+        super::net::tls::acceptor(cert, key)
+            .map(Some)
+            .map_err(|e| fail(exit::UNAVAILABLE, e))
+    }
+}
+
+/// A `heartbeat` value: whole seconds, 0 for none.
+fn parse_heartbeat(value: &str) -> Result<Option<Duration>, String> {
+    let secs: u64 = value
+        .parse()
+        .map_err(|_| format!("heartbeat takes whole seconds, not '{value}'"))?;
+    Ok((secs > 0).then(|| Duration::from_secs(secs)))
+}
 
 /// Descriptors kept out of the web port's reach: the control port and
 /// metrics connections below, the FIFO, the log, listeners, the runtime's
@@ -94,7 +175,7 @@ impl Budget {
 }
 
 /// A `max-clients` value: a whole number, 0 for no limit.
-pub fn parse_max_clients(value: &str) -> Result<usize, String> {
+fn parse_max_clients(value: &str) -> Result<usize, String> {
     value
         .parse()
         .map_err(|_| format!("max-clients takes a whole number (0 = no limit), not '{value}'"))
@@ -106,6 +187,19 @@ pub async fn bind(spec: &str, default_host: &str) -> Result<TcpListener, Fail> {
     addr::bind(spec, default_host)
         .await
         .map_err(|e| fail(exit::CANT_CREATE, format!("cannot listen on {spec}: {e}")))
+}
+
+/// What every mode runs on, started once from its [`Common`] options by
+/// [`App::start`].
+pub struct Engine {
+    /// The web port's share of the descriptors and the client limit.
+    pub budget: Budget,
+    /// The mode's one hub: its clients, channels and history.
+    pub hub: Hub,
+    /// Where publishes go: this hub, or every node's through Redis.
+    pub bus: Arc<dyn Bus>,
+    /// The operator side: metrics, status, health, readiness, the page.
+    pub ops: Ops,
 }
 
 /// A running mode: its stop signal and its tasks.
@@ -122,7 +216,8 @@ pub struct App {
 }
 
 impl App {
-    /// Watches SIGTERM/SIGINT (`said` is told which one came).
+    /// Watches SIGTERM/SIGINT (`said` is told which one came); every
+    /// listener of the app holds requests to `limits`.
     pub fn new(
         limits: Limits,
         first_id: u64,
@@ -138,6 +233,28 @@ impl App {
             ops_stop: Shutdown::default(),
             ops_tasks: Vec::new(),
             ids: Arc::new(AtomicU64::new(first_id)),
+        })
+    }
+
+    /// The one start-up of a mode's engine (made inside the runtime): the
+    /// descriptor budget for `common`'s client limit, the hub with its
+    /// heartbeat and limit, the bus (Redis, awaited, when `common` names
+    /// one) and the operator side of `mode`, which stays up through the
+    /// drain.
+    pub async fn start(&self, common: &Common, mode: &'static str) -> Result<Engine, Fail> {
+        let budget = Budget::new(common.max_clients);
+        let config = HubConfig {
+            heartbeat: common.heartbeat,
+            max_clients: budget.max_clients,
+            ..HubConfig::default()
+        };
+        let (hub, bus) = scale::engine(config, common.redis.as_deref(), common.history).await?;
+        let ops = Ops::new(mode, self.shutdown.clone()).with_bus(bus.clone());
+        Ok(Engine {
+            budget,
+            hub,
+            bus,
+            ops,
         })
     }
 
@@ -188,11 +305,12 @@ impl App {
         self.tasks.push(tokio::spawn(task));
     }
 
-    /// Waits for the stop signal, ends every stream of `hub` cleanly and
-    /// waits for the tasks (each listener drains within its grace time).
-    pub async fn run(self, hub: &Hub) -> i32 {
+    /// Waits for the stop signal, ends every stream of `engine`'s hub
+    /// cleanly, waits for the tasks (each listener drains within its grace
+    /// time), then the operator listeners, and stops the bus.
+    pub async fn run(self, engine: &Engine) -> i32 {
         self.shutdown.wait().await;
-        hub.close_all(CloseReason::Shutdown);
+        engine.hub.close_all(CloseReason::Shutdown);
         for task in self.tasks {
             let _ = task.await;
         }
@@ -200,6 +318,7 @@ impl App {
         for task in self.ops_tasks {
             let _ = task.await;
         }
+        engine.bus.shutdown();
         exit::OK
     }
 }
@@ -240,5 +359,34 @@ mod tests {
             }
         }
         assert_eq!(idle_budget(20_000), ONE_SHOT_HEADROOM);
+    }
+
+    #[test]
+    fn the_shared_options_parse_alike_in_every_mode() {
+        let mut c = Common::default();
+        assert_eq!(c.heartbeat, Some(defaults::HEARTBEAT));
+        assert_eq!(c.set("heartbeat", "0"), Ok(true));
+        assert_eq!(c.heartbeat, None);
+        assert_eq!(c.set("heartbeat", "7"), Ok(true));
+        assert_eq!(c.heartbeat, Some(Duration::from_secs(7)));
+        assert_eq!(c.set("max-clients", "0"), Ok(true));
+        assert_eq!(c.max_clients, Some(0));
+        assert_eq!(c.set("refuse", "retry"), Ok(true));
+        assert_eq!(c.refuse, Refuse::Retry);
+        assert_eq!(c.set("max-header-size", "2048"), Ok(true));
+        assert_eq!(c.limits.max_head, 2048);
+        assert_eq!(c.set("history", "10"), Ok(true));
+        assert_eq!(c.history, 10);
+        assert_eq!(c.set("port", "1"), Ok(false));
+        for (name, bad) in [
+            ("heartbeat", "x"),
+            ("max-clients", "-1"),
+            ("refuse", "no"),
+            ("max-header-size", "10"),
+            ("history", "x"),
+        ] {
+            let e = c.set(name, bad).unwrap_err();
+            assert!(e.starts_with(&format!("{name} takes ")), "{e}");
+        }
     }
 }

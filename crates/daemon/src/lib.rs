@@ -13,7 +13,9 @@
 //! - `net/`: the accept loop, connections, request heads and bodies,
 //!   replies, addresses, TLS, shutdown (its `mod.rs` maps it).
 //! - `go/`: Go-compatible text and `math/rand`, for the Go originals.
-//! - `app`: the start-up, descriptor budget and stop every mode shares.
+//! - `app`: what every mode shares: its common options (`Common`), the one
+//!   start-up (`App::start`: descriptor budget, hub, bus, operator side)
+//!   and the stop.
 //! - `background`: SSE-Server's start in the background, by re-exec.
 //! - `exit`: the one start-up error type and the named exit codes.
 //! - `cli`: Go `flag` and GNU `getopt_long` argument parsing.

@@ -26,19 +26,14 @@ pub const NO_HISTORY: usize = 0;
 /// The most `--history` takes.
 const MAX_HISTORY: usize = 1_000_000;
 
-/// Parses `--history`'s value.
-pub fn parse_history(value: Option<&str>, flag: &str) -> Result<usize, Fail> {
-    let Some(v) = value else {
-        return Ok(NO_HISTORY);
-    };
-    v.parse::<usize>()
+/// A `history` value: a number of events, at most [`MAX_HISTORY`].
+pub fn parse_history(value: &str) -> Result<usize, String> {
+    value
+        .parse::<usize>()
         .ok()
         .filter(|n| *n <= MAX_HISTORY)
         .ok_or_else(|| {
-            fail(
-                exit::USAGE,
-                format!("{flag} takes a number of events from 0 to {MAX_HISTORY}, not '{v}'"),
-            )
+            format!("history takes a number of events from 0 to {MAX_HISTORY}, not '{value}'")
         })
 }
 
@@ -220,12 +215,11 @@ mod tests {
 
     #[test]
     fn history_takes_a_bounded_count() {
-        assert_eq!(parse_history(None, "--history").unwrap(), 0);
-        assert_eq!(parse_history(Some("500"), "--history").unwrap(), 500);
+        assert_eq!(parse_history("0").unwrap(), 0);
+        assert_eq!(parse_history("500").unwrap(), 500);
         for bad in ["-1", "x", "1000001", ""] {
-            let e = parse_history(Some(bad), "--history").unwrap_err();
-            assert_eq!(e.code, exit::USAGE);
-            assert!(e.msg.contains("--history"), "{}", e.msg);
+            let e = parse_history(bad).unwrap_err();
+            assert!(e.starts_with("history takes"), "{e}");
         }
     }
 }

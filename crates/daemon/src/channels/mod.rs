@@ -17,19 +17,17 @@
 //! `/metrics` and `/status`; heartbeats come from the hub; HTTP/1.0 gets a
 //! proper close-delimited reply; the log never delays a delivery.
 
-use super::app::{self, App, Budget, PRIVATE_CONNECTIONS};
+use super::app::{self, App, Common, PRIVATE_CONNECTIONS};
 use super::exit::{self, fail, Fail};
 use super::log::{self, Logger, Sink, Stamp};
 use super::metrics::Ops;
-use super::net::head::{self, Limits};
 use super::net::stream::Refuse;
 use super::scale::{self, settle_now};
 use config::{Config, HELP, USAGE};
 use ssehub_core::bus::{Body, Bus, BusError, Message, Receipt};
-use ssehub_core::hub::{defaults, Hub, HubConfig};
+use ssehub_core::hub::Hub;
 use ssehub_core::runtime::RUNTIME;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -75,32 +73,29 @@ pub fn run(args: &[String]) -> i32 {
 /// Everything checked and opened before serving.
 struct Setup {
     config: Config,
+    /// The options every mode shares, from the flags and the config file.
+    common: Common,
     log: Logger,
     /// The log's row in the `status` table.
     log_slot: Option<(u64, String)>,
     tls: Option<TlsAcceptor>,
-    heartbeat: Option<Duration>,
     fifo_mode: u32,
-    budget: Budget,
-    limits: Limits,
-    refuse: Refuse,
-    history: usize,
 }
 
 fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
-    let heartbeat = match config.heartbeat.as_deref() {
-        None => Some(defaults::HEARTBEAT),
-        Some(v) => match v.parse::<u64>() {
-            Ok(0) => None,
-            Ok(s) => Some(Duration::from_secs(s)),
-            Err(_) => {
-                return Err(fail(
-                    exit::USAGE,
-                    format!("--heartbeat takes whole seconds, not '{v}'"),
-                ))
-            }
-        },
+    let mut common = Common {
+        redis: config.redis.clone(),
+        tls: config.cert.clone().zip(config.privkey.clone()),
+        ..Common::default()
     };
+    let shared = |common: &mut Common, name: &str, value: &Option<String>| match value {
+        Some(v) => common
+            .set(name, v)
+            .map(|_| ())
+            .map_err(|e| fail(exit::USAGE, format!("--{e}"))),
+        None => Ok(()),
+    };
+    shared(&mut common, "heartbeat", &config.heartbeat)?;
     let fifo_mode = match config.fifo_mode.as_deref() {
         None => 0o600,
         Some(v) => u32::from_str_radix(v, 8)
@@ -113,22 +108,10 @@ fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
                 )
             })?,
     };
-    let asked = match config.max_clients.as_deref() {
-        None => None,
-        Some(v) => {
-            Some(app::parse_max_clients(v).map_err(|e| fail(exit::USAGE, format!("--{e}")))?)
-        }
-    };
-    let refuse = match config.refuse.as_deref() {
-        None => Refuse::default(),
-        Some(v) => Refuse::parse(v).map_err(|e| fail(exit::USAGE, format!("--{e}")))?,
-    };
-    let history = scale::parse_history(config.history.as_deref(), "--history")?;
-    let mut limits = Limits::default();
-    if let Some(v) = config.max_header_size.as_deref() {
-        limits.max_head =
-            head::parse_max_head(v).map_err(|e| fail(exit::USAGE, format!("--{e}")))?;
-    }
+    shared(&mut common, "max-clients", &config.max_clients)?;
+    shared(&mut common, "refuse", &config.refuse)?;
+    shared(&mut common, "history", &config.history)?;
+    shared(&mut common, "max-header-size", &config.max_header_size)?;
     let (sink, log_slot) = match &config.logfile {
         Some(path) => match log::open_locked(path) {
             Ok(f) => (Sink::File(f), Some((3, path.clone()))),
@@ -147,23 +130,15 @@ fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
         }
         None => (Sink::Off, None),
     };
-    let tls = match (&config.cert, &config.privkey) {
-        (Some(c), Some(k)) => {
-            Some(super::net::tls::acceptor(c, k).map_err(|e| fail(exit::UNAVAILABLE, e))?)
-        }
-        _ => None,
-    };
+    // Read now, before any privilege is dropped.
+    let tls = common.tls_acceptor()?;
     let setup = Setup {
         config,
+        common,
         log: Logger::new(sink, Stamp::Iso),
         log_slot,
         tls,
-        heartbeat,
         fifo_mode,
-        budget: Budget::new(asked),
-        limits,
-        refuse,
-        history,
     };
     RUNTIME.block_on(serve(setup, args))
 }
@@ -198,15 +173,11 @@ async fn bind(spec: &str, default_host: &str) -> Result<TcpListener, Fail> {
 async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
     let Setup {
         config,
+        common,
         log,
         log_slot,
         tls,
-        heartbeat,
         fifo_mode,
-        budget,
-        limits,
-        refuse,
-        history,
     } = setup;
     let log = Arc::new(log);
     let said = log.clone();
@@ -216,7 +187,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
     } else {
         3
     };
-    let mut app = App::new(limits, first_id, move |sig| {
+    let mut app = App::new(common.limits, first_id, move |sig| {
         said.line(format_args!("Received {sig}, stopping"));
     })?;
     let next = || app.ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -243,14 +214,9 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         Some(user) => Some(switch_user(user)?),
         None => None,
     };
-    let hub_config = HubConfig {
-        heartbeat,
-        max_clients: budget.max_clients,
-        ..HubConfig::default()
-    };
-    let (hub, bus) = scale::engine(hub_config, config.redis.as_deref(), history).await?;
+    let engine = app.start(&common, "channels").await?;
     let ch = Arc::new(Channels {
-        hub,
+        hub: engine.hub.clone(),
         log: log.clone(),
         prefix: config
             .urlpath
@@ -264,9 +230,9 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         table: table::Table::default(),
         log_slot,
         fifo_mode,
-        ops: Ops::new("channels", app.shutdown.clone()).with_bus(bus.clone()),
-        refuse,
-        bus,
+        ops: engine.ops.clone(),
+        refuse: common.refuse,
+        bus: engine.bus.clone(),
     });
     let port_of = |l: &TcpListener| l.local_addr().map_or(0, |a| a.port());
     ch.log_startup(
@@ -285,7 +251,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
     app.serve(
         http,
         tls.clone(),
-        budget.web_connections,
+        engine.budget.web_connections,
         Arc::new(routes::Web(ch.clone())),
     );
     let fifo_info = fifo.as_ref().map(|(_, id, path)| (*id, path.clone()));
@@ -303,8 +269,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         app.serve_ops(tcp, ch.ops.service(ch.hub.clone(), log.clone()));
     }
 
-    let code = app.run(&ch.hub).await;
-    ch.bus.shutdown();
+    let code = app.run(&engine).await;
     if let Some(id) = control_id {
         ch.log
             .line(format_args!("Closing connection {id} (control port)"));

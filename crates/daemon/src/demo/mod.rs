@@ -22,14 +22,13 @@ mod tests;
 use routes::Web;
 pub use stream::{limit, message_parts, resume_from};
 
-use crate::app::{self, App, Budget};
+use crate::app::{self, App, Common};
 use crate::exit::{self, Fail};
 use crate::log::{Logger, Sink, Stamp};
 use crate::metrics::Ops;
 use crate::net::addr;
-use crate::net::head::{self, Limits};
 use crate::net::stream::Refuse;
-use ssehub_core::hub::{Hub, HubConfig};
+use ssehub_core::hub::Hub;
 use ssehub_core::runtime::RUNTIME;
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicI64;
@@ -122,40 +121,31 @@ fn settings() -> Result<Settings, Fail> {
     let interval = env("SSEHUB_DEMO_INTERVAL_MS")
         .and_then(|v| v.parse().ok())
         .map_or(Duration::from_secs(1), Duration::from_millis);
-    let max_clients = match env("MAX_CLIENTS") {
-        None => None,
-        Some(v) => Some(
-            app::parse_max_clients(&v)
-                .map_err(|e| exit::fail(exit::USAGE, format!("MAX_CLIENTS: {e}")))?,
-        ),
+    let mut common = Common::default();
+    // The shared options in the order the original reads its variables.
+    let shared = |common: &mut Common, var: &'static str, name: &str| match env(var) {
+        Some(v) => common
+            .set(name, &v)
+            .map(|_| ())
+            .map_err(|e| exit::fail(exit::USAGE, format!("{var}: {e}"))),
+        None => Ok(()),
     };
-    let tls = match (env("TLS_CERT"), env("TLS_KEY")) {
-        (Some(c), Some(k)) => {
-            Some(super::net::tls::acceptor(&c, &k).map_err(|e| exit::fail(exit::UNAVAILABLE, e))?)
-        }
+    shared(&mut common, "MAX_CLIENTS", "max-clients")?;
+    common.tls = match (env("TLS_CERT"), env("TLS_KEY")) {
+        (Some(c), Some(k)) => Some((c, k)),
         (None, None) => None,
         _ => return Err(exit::fail(exit::USAGE, "TLS_CERT and TLS_KEY go together")),
     };
-    let mut limits = Limits::default();
-    if let Some(v) = env("MAX_HEADER_SIZE") {
-        limits.max_head = head::parse_max_head(&v)
-            .map_err(|e| exit::fail(exit::USAGE, format!("MAX_HEADER_SIZE: {e}")))?;
-    }
-    let refuse = match env("REFUSE") {
-        None => Refuse::default(),
-        Some(v) => {
-            Refuse::parse(&v).map_err(|e| exit::fail(exit::USAGE, format!("REFUSE: {e}")))?
-        }
-    };
+    let tls = common.tls_acceptor()?;
+    shared(&mut common, "MAX_HEADER_SIZE", "max-header-size")?;
+    shared(&mut common, "REFUSE", "refuse")?;
     Ok(Settings {
+        common,
         tls,
-        refuse,
-        limits,
         host: env("HOST").unwrap_or_default(),
         port,
         token: auth_token(),
         interval,
-        max_clients,
     })
 }
 
@@ -200,30 +190,28 @@ fn os_error(e: &std::io::Error) -> String {
 
 /// The demo's settings, from its environment.
 struct Settings {
+    /// The options every mode shares (no heartbeat, Redis or history
+    /// variable: the defaults).
+    common: Common,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     host: String,
     port: u16,
     token: Option<String>,
     interval: Duration,
-    max_clients: Option<usize>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    refuse: Refuse,
-    limits: Limits,
 }
 
 async fn serve(settings: Settings) -> Result<i32, Fail> {
     let Settings {
+        common,
+        tls,
         host,
         port,
         token,
         interval,
-        max_clients,
-        tls,
-        refuse,
-        limits,
     } = settings;
     let log = Arc::new(Logger::new(Sink::Stdout, Stamp::Bare));
     let said = log.clone();
-    let mut app = App::new(limits, 1, move |sig| {
+    let mut app = App::new(common.limits, 1, move |sig| {
         said.line(format_args!("Received {sig}, stopping."));
     })?;
     let spec = if host.is_empty() {
@@ -233,19 +221,16 @@ async fn serve(settings: Settings) -> Result<i32, Fail> {
     };
     let tcp = app::bind(&spec, "").await?;
     let bound = tcp.local_addr().map_or(port, |a| a.port());
-    let budget = Budget::new(max_clients);
+    let engine = app.start(&common, "demo").await?;
     let demo = Arc::new(Demo {
-        hub: Hub::new(HubConfig {
-            max_clients: budget.max_clients,
-            ..HubConfig::default()
-        }),
+        hub: engine.hub.clone(),
         token,
         interval,
         streams: Mutex::new(BTreeMap::new()),
         log,
         metrics_public: std::env::var("METRICS_PUBLIC").is_ok_and(|v| v == "1"),
-        ops: Ops::new("demo", app.shutdown.clone()),
-        refuse,
+        ops: engine.ops.clone(),
+        refuse: common.refuse,
     });
     demo.log
         .line(format_args!("Starting sse-server at :{bound} ..."));
@@ -258,10 +243,10 @@ async fn serve(settings: Settings) -> Result<i32, Fail> {
     app.serve(
         tcp,
         tls,
-        budget.web_connections,
+        engine.budget.web_connections,
         Arc::new(Web(demo.clone())),
     );
-    let code = app.run(&demo.hub).await;
+    let code = app.run(&engine).await;
     demo.log.flush();
     Ok(code)
 }

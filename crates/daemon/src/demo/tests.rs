@@ -3,6 +3,7 @@
 use super::routes::metrics_allowed;
 use super::*;
 use ssehub_core::frame::Event;
+use ssehub_core::hub::HubConfig;
 
 #[test]
 fn last_event_id_is_parsed_like_sscanf() {

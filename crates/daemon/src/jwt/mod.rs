@@ -9,18 +9,16 @@
 //! - `access`: tokens from a page (query, cookie) and CORS.
 //! - `token`: the tokens, byte-compatible with the original's.
 
-use super::app::{self, App, Budget};
+use super::app::{self, App, Common};
 use super::cli::{go_flags, Flag};
 use super::exit::{self, Fail};
 use super::log::{Logger, Sink, Stamp};
 use super::metrics::Ops;
-use super::net::head::{self, Limits};
 use super::net::stream::Refuse;
 use super::scale::{self, RedisSources};
-use ssehub_core::hub::{defaults, Hub, HubConfig};
+use ssehub_core::hub::Hub;
 use ssehub_core::runtime::RUNTIME;
 use std::sync::Arc;
-use std::time::Duration;
 
 mod access;
 mod routes;
@@ -144,16 +142,9 @@ struct Config {
     bind: String,
     bindctl: String,
     secret: Vec<u8>,
-    heartbeat: Option<Duration>,
-    /// `None`: the default, which follows the open-file limit.
-    max_clients: Option<usize>,
-    limits: Limits,
-    redis: Option<String>,
-    history: usize,
-    /// PEM certificate chain and key for TLS on the client listener.
-    tls: Option<(String, String)>,
+    /// The options every mode shares (TLS: on the client listener).
+    common: Common,
     access: access::Access,
-    refuse: Refuse,
 }
 
 /// Shared state of one jwt hub.
@@ -195,14 +186,8 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
         bind: ":8000".into(),
         bindctl: "127.0.0.1:8001".into(),
         secret: Vec::new(),
-        heartbeat: Some(defaults::HEARTBEAT),
-        max_clients: None,
-        limits: Limits::default(),
-        redis: None,
-        history: 0,
-        tls: None,
+        common: Common::default(),
         access: access::Access::default(),
-        refuse: Refuse::default(),
     };
     let (mut cert, mut key) = (None, None);
     let (mut secret, mut generate) = (None, false);
@@ -215,42 +200,28 @@ fn parse(args: &[String]) -> Result<Option<Config>, String> {
             "secret" => secret = Some(value),
             "secret-file" => secret = Some(read_secret_file(&value)?),
             "generate-secret" => generate = value == "true" || value == "1",
-            "heartbeat" => {
-                let secs: u64 = value
-                    .parse()
-                    .map_err(|_| format!("-heartbeat takes whole seconds, not '{value}'"))?;
-                config.heartbeat = (secs > 0).then(|| Duration::from_secs(secs));
-            }
-            "max-clients" => {
-                config.max_clients =
-                    Some(app::parse_max_clients(&value).map_err(|e| format!("-{e}"))?);
-            }
             "tls-cert" => cert = Some(value),
             "token-param" => config.access.param = value,
             "token-cookie" => config.access.cookie = value,
             "cors-origins" => config.access.origins = access::parse_origins(&value)?,
-            "refuse" => config.refuse = Refuse::parse(&value).map_err(|e| format!("-{e}"))?,
             "tls-key" => key = Some(value),
             "redis" => redis = Some(value),
             "redis-file" => redis_file = Some(value),
-            "history" => {
-                config.history =
-                    scale::parse_history(Some(&value), "-history").map_err(|f| f.msg)?;
+            shared => {
+                config
+                    .common
+                    .set(shared, &value)
+                    .map_err(|e| format!("-{e}"))?;
             }
-            "max-header-size" => {
-                config.limits.max_head =
-                    head::parse_max_head(&value).map_err(|e| format!("-{e}"))?;
-            }
-            _ => {}
         }
     }
-    config.tls = match (cert, key) {
+    config.common.tls = match (cert, key) {
         (Some(c), Some(k)) => Some((c, k)),
         (None, None) => None,
         _ => return Err("-tls-cert and -tls-key go together".into()),
     };
     config.secret = choose_secret(secret, generate)?.into_bytes();
-    config.redis = scale::redis_url(
+    config.common.redis = scale::redis_url(
         RedisSources {
             url: redis,
             file: redis_file.as_deref(),
@@ -294,32 +265,22 @@ fn choose_secret(given: Option<String>, generate: bool) -> Result<String, String
 async fn serve(config: Config) -> Result<i32, Fail> {
     let log = Arc::new(Logger::new(Sink::Stderr, Stamp::GoLog));
     let said = log.clone();
-    let mut app = App::new(config.limits, 1, move |sig| {
+    let common = &config.common;
+    let mut app = App::new(common.limits, 1, move |sig| {
         said.line(format_args!("Received {sig}, stopping."));
     })?;
-    let tls = match &config.tls {
-        Some((cert, key)) => Some(
-            super::net::tls::acceptor(cert, key).map_err(|e| exit::fail(exit::UNAVAILABLE, e))?,
-        ),
-        None => None,
-    };
+    let tls = common.tls_acceptor()?;
     let clients = app::bind(&config.bind, "").await?;
     let control = app::bind(&config.bindctl, "127.0.0.1").await?;
-    let budget = Budget::new(config.max_clients);
-    let hub_config = HubConfig {
-        heartbeat: config.heartbeat,
-        max_clients: budget.max_clients,
-        ..HubConfig::default()
-    };
-    let (hub, bus) = scale::engine(hub_config, config.redis.as_deref(), config.history).await?;
+    let engine = app.start(common, "jwt").await?;
     let jwt = Arc::new(Jwt {
-        hub,
-        bus: bus.clone(),
+        hub: engine.hub.clone(),
+        bus: engine.bus.clone(),
         secret: config.secret,
         log,
-        ops: Ops::new("jwt", app.shutdown.clone()).with_bus(bus),
+        ops: engine.ops.clone(),
         access: config.access,
-        refuse: config.refuse,
+        refuse: common.refuse,
     });
     let shown = |l: &tokio::net::TcpListener| l.local_addr().map_or("?".into(), |a| a.to_string());
     jwt.log.line(format_args!(
@@ -330,12 +291,11 @@ async fn serve(config: Config) -> Result<i32, Fail> {
     app.serve(
         clients,
         tls,
-        budget.web_connections,
+        engine.budget.web_connections,
         Arc::new(routes::Clients(jwt.clone())),
     );
     app.serve_ops(control, Arc::new(routes::Control(jwt.clone())));
-    let code = app.run(&jwt.hub).await;
-    jwt.bus.shutdown();
+    let code = app.run(&engine).await;
     jwt.log.flush();
     Ok(code)
 }
