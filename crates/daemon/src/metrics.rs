@@ -13,10 +13,9 @@ use super::log::Logger;
 use super::net::head::RequestInfo;
 use super::net::peer::Conn;
 use super::net::reply::{go_error, go_reply, ReplyBody};
-use super::net::server::{Opening, Reply, Service};
+use super::net::server::{Routed, Service};
 use super::net::shutdown::Shutdown;
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Response, StatusCode};
 use ssehub_core::bus::{Bus, BusStats, FailureClass};
 use ssehub_core::hub::{Hub, Stats};
 use std::fmt::Write;
@@ -328,19 +327,16 @@ struct OpsService {
 }
 
 impl Service for OpsService {
-    fn open_stream(&self, _req: &dyn RequestInfo, _conn: &Conn) -> Opening {
-        Opening::NotAStream
-    }
-
-    fn handle(self: Arc<Self>, req: Request<Incoming>, conn: Conn) -> Reply {
-        let res = if !loopback_host(&req, &conn) {
-            forbidden_host()
-        } else {
-            self.ops
-                .reply(req.uri().path(), &self.hub, &self.log)
+    /// Every request is an operator page (or 404), for a loopback host.
+    fn route(&self, _req: &dyn RequestInfo, _conn: &Conn) -> Routed {
+        let (ops, hub, log) = (self.ops.clone(), self.hub.clone(), self.log.clone());
+        Routed::now(move |req, conn| {
+            if !loopback_host(&req, conn) {
+                return forbidden_host();
+            }
+            ops.reply(req.uri().path(), &hub, &log)
                 .unwrap_or_else(|| go_error(StatusCode::NOT_FOUND, "404 page not found"))
-        };
-        Box::pin(async move { res })
+        })
     }
 }
 

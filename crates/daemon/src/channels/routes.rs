@@ -1,5 +1,6 @@
-//! The web port: what a request is ([`route`], the one decision, for the
-//! native path and hyper's alike) and SSE-Server's answers to each kind.
+//! The web port: what a request is ([`route`]), the one decision every
+//! path serves ([`Web`]'s [`Service::route`]: the native writer's and
+//! hyper's, HTTP/1 and HTTP/2), and SSE-Server's answers to each kind.
 
 use super::control::{path_channels, strip_prefix};
 use super::table::Role;
@@ -7,10 +8,9 @@ use super::{Channels, ALL};
 use crate::net::head::RequestInfo;
 use crate::net::peer::Conn;
 use crate::net::reply::{reply, ReplyBody};
-use crate::net::server::{Opening, Reply, Service};
-use crate::net::stream::StreamReply;
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use crate::net::server::{ready, Routed, Service};
+use crate::net::stream::{Opening, StreamReply};
+use hyper::{Response, StatusCode};
 use ssehub_core::bus::{open_client, BusError, Receipt};
 use std::sync::Arc;
 
@@ -63,48 +63,38 @@ pub(super) fn route(req: &dyn RequestInfo, prefix: &str) -> Route {
 pub(super) struct Web(pub(super) Arc<Channels>);
 
 impl Service for Web {
-    fn open_stream(&self, req: &dyn RequestInfo, conn: &Conn) -> Opening {
+    fn route(&self, req: &dyn RequestInfo, conn: &Conn) -> Routed {
         match route(req, &self.0.prefix) {
-            Route::Stream(channels) => open(&self.0, req, conn, channels),
-            _ => Opening::NotAStream,
-        }
-    }
-
-    fn handle(self: Arc<Self>, req: Request<Incoming>, conn: Conn) -> Reply {
-        let ch = &self.0;
-        let res = match route(&req, &ch.prefix) {
-            Route::Stream(channels) => match open(ch, &req, &conn, channels) {
-                Opening::Stream(stream) => stream.into_hyper(&conn),
-                Opening::Refused(res) => res,
-                Opening::NotAStream => unreachable!("a stream route opens or refuses"),
-            },
+            Route::Stream(channels) => open(&self.0, req, conn, channels).into(),
             Route::Query { channels, query } => {
-                ch.table.set_role(conn.id, Role::Controller("HTTP"));
-                let pending = ch.run_query(&conn, &channels, &query);
-                conn.close_after_reply();
-                if !pending.is_empty() {
-                    return Box::pin(confirmed(ch.clone(), pending));
-                }
-                ok_text()
+                let ch = self.0.clone();
+                Routed::Answer(Box::new(move |_, conn: Conn| {
+                    ch.table.set_role(conn.id, Role::Controller("HTTP"));
+                    let pending = ch.run_query(&conn, &channels, &query);
+                    conn.close_after_reply();
+                    if pending.is_empty() {
+                        return ready(ok_text());
+                    }
+                    Box::pin(confirmed(ch, pending))
+                }))
             }
-            Route::Head => {
+            Route::Head => Routed::now(|_, conn| {
                 conn.close_after_reply();
                 ok_text()
-            }
-            Route::NotFound => {
+            }),
+            Route::NotFound => Routed::now(|_, conn| {
                 conn.close_after_reply();
                 plain(StatusCode::NOT_FOUND, "Not found\n")
-            }
-            Route::BadMethod => {
+            }),
+            Route::BadMethod => Routed::now(|_, conn| {
                 conn.close_after_reply();
                 plain(StatusCode::METHOD_NOT_ALLOWED, "Bad request\n")
-            }
-            Route::TooManyChannels => {
+            }),
+            Route::TooManyChannels => Routed::now(|_, conn| {
                 conn.close_after_reply();
                 plain(StatusCode::BAD_REQUEST, "Bad request\n")
-            }
-        };
-        Box::pin(async move { res })
+            }),
+        }
     }
 
     fn opened(&self, conn: &Conn) {
@@ -266,6 +256,69 @@ fn plain(status: StatusCode, body: impl Into<String>) -> Response<ReplyBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::{Logger, Sink, Stamp};
+    use crate::metrics::Ops;
+    use crate::net::shutdown::Shutdown;
+    use crate::net::stream::Refuse;
+    use ssehub_core::bus::{Bus, Local};
+    use ssehub_core::hub::{Hub, HubConfig};
+
+    /// A channels daemon under `/sse` whose hub takes `max_clients`.
+    fn channels(max_clients: usize) -> Arc<Channels> {
+        let hub = Hub::new(HubConfig {
+            heartbeat: None,
+            max_clients,
+            ..HubConfig::default()
+        });
+        let bus: Arc<dyn Bus> = Arc::new(Local::new(hub.clone(), false));
+        let shutdown = Shutdown::default();
+        Arc::new(Channels {
+            hub,
+            log: Arc::new(Logger::new(Sink::Off, Stamp::Iso)),
+            prefix: "/sse".into(),
+            allow_commands: false,
+            log_summary: false,
+            shutdown: shutdown.clone(),
+            table: super::super::table::Table::default(),
+            log_slot: None,
+            fifo_mode: 0o600,
+            ops: Ops::new("channels", shutdown),
+            refuse: Refuse::default(),
+            bus,
+        })
+    }
+
+    #[tokio::test]
+    async fn the_web_port_decides_each_request_once() {
+        let web = Web(channels(1));
+        let conn = Conn::new(
+            4,
+            "127.0.0.1:5000".parse().unwrap(),
+            "127.0.0.1:8080".parse().unwrap(),
+        );
+        let Routed::Stream(stream) = web.route(&get("/sse/a"), &conn) else {
+            panic!("a stream path opens a stream");
+        };
+        assert!(stream
+            .native_head()
+            .starts_with(b"HTTP/1.1 200 OK\r\nServer: SSE-Server/0.1\r\n"));
+        for answered in ["/sse/a?a=b", "/sse?x", "/other", "/sse"] {
+            let req = if answered == "/sse" {
+                hyper::Request::head(answered).body(()).unwrap()
+            } else {
+                get(answered)
+            };
+            assert!(
+                matches!(web.route(&req, &conn), Routed::Answer(_)),
+                "{answered}"
+            );
+        }
+        let Routed::Refused(full) = web.route(&get("/sse/b"), &conn) else {
+            panic!("a full hub refuses the next stream");
+        };
+        assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+        drop(stream);
+    }
 
     fn get(target: &str) -> hyper::Request<()> {
         hyper::Request::get(target).body(()).unwrap()

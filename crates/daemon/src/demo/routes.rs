@@ -1,5 +1,7 @@
-//! What a demo request is, and every answer but the stream itself: the
-//! home page, the original's `/status`, the operator pages, the refusals.
+//! What a demo request is ([`route`], decided once by [`Web`]'s
+//! [`Service::route`] whichever path serves it), and every answer but the
+//! stream itself: the home page, the original's `/status`, the operator
+//! pages, the refusals.
 
 use super::{lock, Demo, FORM_LIMIT};
 use crate::go::text::{go_duration, rfc3339_nano, scan_int};
@@ -8,7 +10,8 @@ use crate::net::form::{go_parse_query, Form};
 use crate::net::head::RequestInfo;
 use crate::net::peer::Conn;
 use crate::net::reply::{date, go_error, go_reply, reply, ReplyBody};
-use crate::net::server::{Opening, Reply, Service};
+use crate::net::server::{Routed, Service};
+use crate::net::stream::Opening;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::sync::atomic::Ordering;
@@ -54,10 +57,20 @@ fn home() -> Response<ReplyBody> {
 }
 
 /// What a request asks for.
+#[derive(Debug, PartialEq, Eq)]
 enum Route {
+    /// `/stream`, opened from its head (or from its form, when a body
+    /// may hold its `count`).
+    Stream,
+    /// Any other page.
+    Page(Page),
+}
+
+/// A page: what is not a stream.
+#[derive(Debug, PartialEq, Eq)]
+enum Page {
     /// Ours: `/`, a page linking the others.
     Home,
-    Stream,
     /// The original's `/status`.
     Status,
     /// Ours: `/metrics`, `/healthz`, `/readyz`, `/ui/` and its files
@@ -67,89 +80,112 @@ enum Route {
 }
 
 fn route(req: &dyn RequestInfo) -> Route {
-    match req.path() {
-        "/" => Route::Home,
-        "/stream" => Route::Stream,
-        "/status" => Route::Status,
+    Route::Page(match req.path() {
+        "/stream" => return Route::Stream,
+        "/" => Page::Home,
+        "/status" => Page::Status,
         "/metrics" | "/healthz" | "/readyz" | "/ui" | "/ui/" | "/ui/status" | "/ui/app.css"
-        | "/ui/app.js" => Route::Ops,
-        _ => Route::NotFound,
-    }
+        | "/ui/app.js" => Page::Ops,
+        _ => Page::NotFound,
+    })
 }
 
 /// The demo's one listener.
 pub(super) struct Web(pub(super) Arc<Demo>);
 
 impl Service for Web {
-    /// A `/stream` without a body: its `count` is in the query.
-    fn open_stream(&self, req: &dyn RequestInfo, conn: &Conn) -> Opening {
-        if !matches!(route(req), Route::Stream) {
-            return Opening::NotAStream;
-        }
+    fn route(&self, req: &dyn RequestInfo, conn: &Conn) -> Routed {
+        let page = match route(req) {
+            Route::Stream => return self.stream(req, conn),
+            Route::Page(page) => page,
+        };
+        let demo = self.0.clone();
+        Routed::later(move |req, conn| answer_page(demo, page, req, conn))
+    }
+}
+
+impl Web {
+    /// A `/stream`: its `count` is in the query, or in a form when a body
+    /// comes (read first).
+    fn stream(&self, req: &dyn RequestInfo, conn: &Conn) -> Routed {
         if !self.0.authorized(req) {
-            return Opening::Refused(unauthorized());
+            return Routed::Refused(unauthorized());
+        }
+        if req.has_body() {
+            let demo = self.0.clone();
+            return Routed::later(move |req, conn| stream_with_form(demo, req, conn));
         }
         let query = go_parse_query(req.query().unwrap_or(""));
         let count = query
             .iter()
             .find(|(k, _)| k == "count")
             .map_or("", |(_, v)| v);
-        self.0.open(req, conn, scan_int(count), Instant::now())
-    }
-
-    fn handle(self: Arc<Self>, req: Request<Incoming>, conn: Conn) -> Reply {
-        Box::pin(handle(self.0.clone(), req, conn))
+        self.0
+            .open(req, conn, scan_int(count), Instant::now())
+            .into()
     }
 }
 
-async fn handle(demo: Arc<Demo>, req: Request<Incoming>, conn: Conn) -> Response<ReplyBody> {
-    let route = route(&req);
-    if matches!(route, Route::NotFound) {
+/// A `/stream` with a body: `count` from its form (query and body).
+async fn stream_with_form(
+    demo: Arc<Demo>,
+    req: Request<Incoming>,
+    conn: Conn,
+) -> Response<ReplyBody> {
+    let started = Instant::now();
+    let line = request_line(&req, conn.peer);
+    let (parts, body) = req.into_parts();
+    let head = Request::from_parts(parts, ());
+    let form = match Form::of(&head, body, FORM_LIMIT).await {
+        Ok(form) => form,
+        Err(e) => {
+            demo.log_request(&line, e.status().as_u16(), started);
+            return empty_reply(e.status());
+        }
+    };
+    match demo.open(&head, &conn, scan_int(form.value("count")), started) {
+        Opening::Stream(stream) => stream.into_hyper(&conn),
+        Opening::Refused(refused) => refused,
+    }
+}
+
+/// Every page but `/stream`.
+async fn answer_page(
+    demo: Arc<Demo>,
+    page: Page,
+    req: Request<Incoming>,
+    conn: Conn,
+) -> Response<ReplyBody> {
+    if page == Page::NotFound {
         return not_found();
     }
     // A rebound page (a foreign Host through loopback) must not read the
     // operator pages: they are refused, and `/status`, public in the
     // original, shows it the public view, without the peers' addresses.
     let host_ok = loopback_host(&req, &conn);
-    if matches!(route, Route::Ops) && !host_ok {
+    if page == Page::Ops && !host_ok {
         return forbidden_host();
     }
     if !demo.authorized(&req) {
         return unauthorized();
     }
     let private = host_ok && metrics_allowed(conn.peer, demo.token.is_some(), demo.metrics_public);
-    if matches!(route, Route::Ops) && !private {
+    if page == Page::Ops && !private {
         return not_found();
     }
     let started = Instant::now();
     let line = request_line(&req, conn.peer);
-    match route {
-        Route::Stream => {
-            let (parts, body) = req.into_parts();
-            let head = Request::from_parts(parts, ());
-            let form = match Form::of(&head, body, FORM_LIMIT).await {
-                Ok(form) => form,
-                Err(e) => {
-                    demo.log_request(&line, e.status().as_u16(), started);
-                    return empty_reply(e.status());
-                }
-            };
-            match demo.open(&head, &conn, scan_int(form.value("count")), started) {
-                Opening::Stream(stream) => stream.into_hyper(&conn),
-                Opening::Refused(res) => res,
-                Opening::NotAStream => unreachable!("a stream route opens or refuses"),
-            }
-        }
-        Route::Status => {
+    match page {
+        Page::Status => {
             let res = demo.status(private);
             demo.log_request(&line, 200, started);
             res
         }
-        Route::Home => {
+        Page::Home => {
             demo.log_request(&line, 200, started);
             home()
         }
-        _ => {
+        Page::Ops | Page::NotFound => {
             let res = demo
                 .ops
                 .reply(req.uri().path(), &demo.hub, &demo.log)
@@ -254,4 +290,36 @@ pub(super) fn empty_reply(status: StatusCode) -> Response<ReplyBody> {
         &[("Date", &date()), ("Content-Length", "0")],
         ReplyBody::empty(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(target: &str) -> hyper::Request<()> {
+        hyper::Request::get(target).body(()).unwrap()
+    }
+
+    #[test]
+    fn the_stream_and_every_page_by_path() {
+        assert_eq!(route(&get("/stream")), Route::Stream);
+        assert_eq!(route(&get("/stream?count=3")), Route::Stream);
+        assert_eq!(route(&get("/")), Route::Page(Page::Home));
+        assert_eq!(route(&get("/status")), Route::Page(Page::Status));
+        for path in [
+            "/metrics",
+            "/healthz",
+            "/readyz",
+            "/ui",
+            "/ui/",
+            "/ui/status",
+            "/ui/app.css",
+            "/ui/app.js",
+        ] {
+            assert_eq!(route(&get(path)), Route::Page(Page::Ops), "{path}");
+        }
+        for path in ["/streams", "/stream/", "/ui/x", "/status/"] {
+            assert_eq!(route(&get(path)), Route::Page(Page::NotFound), "{path}");
+        }
+    }
 }

@@ -1,5 +1,7 @@
 //! The jwt mode's two listeners: clients streaming `/events/` with a
 //! token, and the control listener (tokens, emits, the operator side).
+//! Each routes a request once ([`route`], [`control_route`]), by its
+//! head, whichever path then serves it.
 
 use super::token::{self, Session};
 use super::Jwt;
@@ -8,8 +10,8 @@ use crate::net::form::{BodyError, Form};
 use crate::net::head::RequestInfo;
 use crate::net::peer::Conn;
 use crate::net::reply::{date, go_error, reply, ReplyBody};
-use crate::net::server::{Opening, Reply, Service};
-use crate::net::stream::StreamReply;
+use crate::net::server::{Routed, Service};
+use crate::net::stream::{Opening, StreamReply};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -21,6 +23,7 @@ use std::time::SystemTime;
 const FORM_LIMIT: usize = 1 << 20;
 
 /// What a client-listener request asks for.
+#[derive(Debug, PartialEq, Eq)]
 enum Route {
     /// `/events` without the slash: Go's `ServeMux` redirect.
     Redirect,
@@ -41,30 +44,15 @@ fn route(req: &dyn RequestInfo) -> Route {
 pub(super) struct Clients(pub(super) Arc<Jwt>);
 
 impl Service for Clients {
-    fn open_stream(&self, req: &dyn RequestInfo, _conn: &Conn) -> Opening {
-        if self.0.access.preflight(req).is_some() {
-            return Opening::NotAStream;
+    fn route(&self, req: &dyn RequestInfo, _conn: &Conn) -> Routed {
+        if let Some(res) = self.0.access.preflight(req) {
+            return Routed::now(move |_, _| res);
         }
         match route(req) {
-            Route::Stream => open(&self.0, req),
-            Route::Redirect | Route::NotFound => Opening::NotAStream,
+            Route::Stream => open(&self.0, req).into(),
+            Route::Redirect => Routed::now(|req, _| redirect(&req, "/events/")),
+            Route::NotFound => Routed::now(|_, _| not_found()),
         }
-    }
-
-    fn handle(self: Arc<Self>, req: Request<Incoming>, conn: Conn) -> Reply {
-        if let Some(res) = self.0.access.preflight(&req) {
-            return Box::pin(async move { res });
-        }
-        let res = match route(&req) {
-            Route::Redirect => redirect(&req, "/events/"),
-            Route::NotFound => not_found(),
-            Route::Stream => match open(&self.0, &req) {
-                Opening::Stream(stream) => stream.into_hyper(&conn),
-                Opening::Refused(res) => res,
-                Opening::NotAStream => unreachable!("a stream route opens or refuses"),
-            },
-        };
-        Box::pin(async move { res })
     }
 }
 
@@ -129,36 +117,62 @@ fn open(jwt: &Arc<Jwt>, req: &dyn RequestInfo) -> Opening {
     })
 }
 
+/// What a control-listener request asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum ControlRoute {
+    /// `/token/...`: a token, from a form.
+    Token,
+    /// `/emit/...`: a publish, from a form.
+    Emit,
+    /// `/token` or `/emit` without the slash: Go's `ServeMux` redirect.
+    Redirect,
+    /// Anything else: an operator page (`/metrics`, `/status`, ...), or
+    /// 404 when it is none.
+    Operator,
+}
+
+fn control_route(path: &str) -> ControlRoute {
+    match path {
+        "/token" | "/emit" => ControlRoute::Redirect,
+        p if p.starts_with("/token/") => ControlRoute::Token,
+        p if p.starts_with("/emit/") => ControlRoute::Emit,
+        _ => ControlRoute::Operator,
+    }
+}
+
 /// The control listener's [`Service`].
 pub(super) struct Control(pub(super) Arc<Jwt>);
 
 impl Service for Control {
-    fn open_stream(&self, _req: &dyn RequestInfo, _conn: &Conn) -> Opening {
-        Opening::NotAStream
-    }
-
-    fn handle(self: Arc<Self>, req: Request<Incoming>, conn: Conn) -> Reply {
-        Box::pin(control(self.0.clone(), req, conn))
+    fn route(&self, req: &dyn RequestInfo, _conn: &Conn) -> Routed {
+        let (jwt, route) = (self.0.clone(), control_route(req.path()));
+        Routed::later(move |req, conn| control(jwt, route, req, conn))
     }
 }
 
-async fn control(jwt: Arc<Jwt>, req: Request<Incoming>, conn: Conn) -> Response<ReplyBody> {
+/// A control request, for a loopback host only (see [`loopback_host`]).
+async fn control(
+    jwt: Arc<Jwt>,
+    route: ControlRoute,
+    req: Request<Incoming>,
+    conn: Conn,
+) -> Response<ReplyBody> {
     if !loopback_host(&req, &conn) {
         return forbidden_host();
     }
-    let path = req.uri().path().to_string();
-    if let Some(res) = jwt.ops.reply(&path, &jwt.hub, &jwt.log) {
-        return res;
-    }
-    if path == "/token" || path == "/emit" {
-        return redirect(&req, &format!("{path}/"));
-    }
-    let is_emit = if path.starts_with("/token/") {
-        false
-    } else if path.starts_with("/emit/") {
-        true
-    } else {
-        return not_found();
+    let is_emit = match route {
+        ControlRoute::Operator => {
+            return jwt
+                .ops
+                .reply(req.uri().path(), &jwt.hub, &jwt.log)
+                .unwrap_or_else(not_found)
+        }
+        ControlRoute::Redirect => {
+            let to = format!("{}/", req.uri().path());
+            return redirect(&req, &to);
+        }
+        ControlRoute::Token => false,
+        ControlRoute::Emit => true,
     };
     let form = match Form::read(req, FORM_LIMIT).await {
         Ok(form) => form,
@@ -263,12 +277,12 @@ fn not_found() -> Response<ReplyBody> {
 }
 
 /// Go's `ServeMux` redirect to the slash-terminated path (query kept).
-fn redirect<B>(req: &Request<B>, to: &str) -> Response<ReplyBody> {
-    let location = match req.uri().query() {
+fn redirect(req: &dyn RequestInfo, to: &str) -> Response<ReplyBody> {
+    let location = match req.query() {
         Some(q) => format!("{to}?{q}"),
         None => to.to_string(),
     };
-    if matches!(req.method().as_str(), "GET" | "HEAD") {
+    if matches!(req.method(), "GET" | "HEAD") {
         let body = format!(
             "<a href=\"{}\">Moved Permanently</a>.\n\n",
             html_escape(&location)
@@ -302,4 +316,32 @@ fn html_escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&#34;")
         .replace('\'', "&#39;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(target: &str) -> hyper::Request<()> {
+        hyper::Request::get(target).body(()).unwrap()
+    }
+
+    #[test]
+    fn each_listener_routes_a_request_once_by_its_path() {
+        assert_eq!(route(&get("/events/")), Route::Stream);
+        assert_eq!(route(&get("/events/x?access_token=t")), Route::Stream);
+        assert_eq!(route(&get("/events")), Route::Redirect);
+        assert_eq!(route(&get("/eventsx")), Route::NotFound);
+        assert_eq!(route(&get("/")), Route::NotFound);
+        assert_eq!(control_route("/emit/"), ControlRoute::Emit);
+        assert_eq!(control_route("/emit/more"), ControlRoute::Emit);
+        assert_eq!(control_route("/token/"), ControlRoute::Token);
+        assert_eq!(control_route("/emit"), ControlRoute::Redirect);
+        assert_eq!(control_route("/token"), ControlRoute::Redirect);
+        for path in [
+            "/metrics", "/status", "/healthz", "/readyz", "/ui/", "/", "/emitx",
+        ] {
+            assert_eq!(control_route(path), ControlRoute::Operator, "{path}");
+        }
+    }
 }

@@ -180,6 +180,13 @@ pub struct Head {
     headers: Vec<(String, Vec<u8>)>,
 }
 
+impl Head {
+    /// The request target as sent (origin-form `/path?query`, or another).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+}
+
 impl RequestInfo for Head {
     fn method(&self) -> &str {
         &self.method

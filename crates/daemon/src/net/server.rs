@@ -4,14 +4,17 @@
 //!
 //! 1. the first request head of each connection is read by the gate
 //!    ([`super::head`]), TLS or not; a head it refuses is answered there;
-//! 2. the mode's [`Service::open_stream`] decides from that head whether it
-//!    opens an event stream. On plain TCP an opened stream is served by the
-//!    native writer ([`ssehub_core::writer`]: a few KiB per idle client instead of
-//!    hyper's buffers);
-//! 3. everything else goes to hyper, the gate's bytes first: hyper asks
-//!    `open_stream` the same question for every request it parses, then
-//!    [`Service::handle`]. The same [`Limits`] bound hyper's parser, and
-//!    [`head::check`] runs on its requests too.
+//! 2. the mode's [`Service::route`], its one routing decision, takes that
+//!    head: an event stream (opened), a refusal, or an [`Answer`] to make
+//!    from the whole request. On plain TCP an opened stream is served by
+//!    the native writer ([`ssehub_core::writer`]: a few KiB per idle client
+//!    instead of hyper's buffers);
+//! 3. everything else goes to hyper, the gate's bytes first, and the
+//!    gate's decision with them: hyper's first request is that head, so
+//!    its answer is the one already decided ([`Decided`]). Every later
+//!    request hyper parses is routed by the same [`Service::route`], once.
+//!    The same [`Limits`] bound hyper's parser, and [`head::check`] runs
+//!    on its requests too.
 //!
 //! HTTP/2 (an h2c preface on a plain port, or `h2` chosen by ALPN under
 //! TLS) is served by hyper's HTTP/2 side through the same [`answer`]: every
@@ -30,7 +33,7 @@ use super::peer::Conn;
 use super::reply::{self, ReplyBody};
 use super::rewind::Rewind;
 use super::shutdown::Shutdown;
-use super::stream::StreamReply;
+use super::stream::{Opening, StreamReply};
 use bytes::{Bytes, BytesMut};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -42,7 +45,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -58,23 +61,60 @@ const WRITE_TIMEOUT: Duration = ssehub_core::hub::defaults::WRITE_TIMEOUT;
 /// A future returned by a request handler.
 pub type Reply = Pin<Box<dyn Future<Output = Response<ReplyBody>> + Send>>;
 
-/// What a mode's head-only decision found.
-pub enum Opening {
-    /// Not an event stream (or one that needs its body read first).
-    NotAStream,
+/// A reply that is ready now.
+pub fn ready(res: Response<ReplyBody>) -> Reply {
+    Box::pin(async move { res })
+}
+
+/// How a mode answers a request that is not an event stream, once hyper
+/// has the whole request (its body, if any, still to read).
+pub type Answer = Box<dyn FnOnce(Request<Incoming>, Conn) -> Reply + Send>;
+
+/// What a mode's routing decided for one request, from its head alone:
+/// the one decision, whichever path (the native writer or hyper, HTTP/1
+/// or HTTP/2) then serves the request.
+pub enum Routed {
     /// An event stream, opened.
     Stream(StreamReply),
     /// An event stream refused (a full hub, no authorization).
     Refused(Response<ReplyBody>),
+    /// Anything else, answered from the whole request.
+    Answer(Answer),
+}
+
+impl Routed {
+    /// An answer made at once from the request (no body read, nothing
+    /// awaited).
+    pub fn now(
+        answer: impl FnOnce(Request<Incoming>, &Conn) -> Response<ReplyBody> + Send + 'static,
+    ) -> Routed {
+        Routed::Answer(Box::new(move |req, conn| ready(answer(req, &conn))))
+    }
+
+    /// An answer that waits (for a body, a publish).
+    pub fn later<F>(answer: impl FnOnce(Request<Incoming>, Conn) -> F + Send + 'static) -> Routed
+    where
+        F: Future<Output = Response<ReplyBody>> + Send + 'static,
+    {
+        Routed::Answer(Box::new(move |req, conn| Box::pin(answer(req, conn))))
+    }
+}
+
+impl From<Opening> for Routed {
+    fn from(opening: Opening) -> Routed {
+        match opening {
+            Opening::Stream(stream) => Routed::Stream(stream),
+            Opening::Refused(refused) => Routed::Refused(refused),
+        }
+    }
 }
 
 /// A mode's HTTP side.
 pub trait Service: Send + Sync + 'static {
-    /// Opens an event stream if the head asks for one: the one decision,
-    /// taken from the head alone, whichever path serves the request.
-    fn open_stream(&self, req: &dyn RequestInfo, conn: &Conn) -> Opening;
-    /// Every request `open_stream` did not take.
-    fn handle(self: Arc<Self>, req: Request<Incoming>, conn: Conn) -> Reply;
+    /// Routes a request by its head: the one decision for it, taken once,
+    /// whichever path serves the request. Opening a stream registers its
+    /// hub client here; an [`Answer`] acts only when it is called.
+    fn route(&self, req: &dyn RequestInfo, conn: &Conn) -> Routed;
     fn opened(&self, _conn: &Conn) {}
     fn closed(&self, _conn: &Conn) {}
     fn tls_failed(&self, _conn: &Conn, _err: &io::Error) {}
@@ -208,14 +248,16 @@ impl HttpConn {
             Next::Native(reply) => self.serve_native(stream, reply).await,
             // Boxed: hyper's connection state is large, and a task's size
             // is that of its largest state, native streams included.
-            Next::Hyper(prefix) => Box::pin(self.drive(Rewind::new(prefix, stream))).await,
+            Next::Hyper(prefix, decided) => {
+                Box::pin(self.drive(Rewind::new(prefix, stream), decided)).await
+            }
             Next::H2(seen) => Box::pin(self.drive_h2(Rewind::new(seen, stream), deadline)).await,
             Next::Done => {}
         }
     }
 
-    /// The gate and the stream decision for a plain connection's first
-    /// request (answering it here when the gate refuses it).
+    /// The gate and the routing decision for a plain connection's first
+    /// request (answering it here when the gate or the mode refuses it).
     async fn first_request(&self, stream: &mut TcpStream, deadline: Instant) -> Next {
         let read = match head::read(stream, &self.limits, deadline).await {
             Ok(Opened::Http1(read)) => read,
@@ -226,17 +268,21 @@ impl HttpConn {
             }
         };
         if read.head.has_body() {
-            return Next::Hyper(join(read.raw, read.rest));
+            // Not for the native writer: hyper reads the body and routes.
+            return Next::Hyper(join(read.raw, read.rest), None);
         }
-        match self.service.open_stream(&read.head, &self.conn) {
-            Opening::Stream(reply) => Next::Native(reply),
-            Opening::NotAStream => Next::Hyper(join(read.raw, read.rest)),
-            Opening::Refused(res) => {
+        match self.service.route(&read.head, &self.conn) {
+            Routed::Stream(reply) => Next::Native(reply),
+            Routed::Answer(answer) => {
+                let decided = Decided::new(&read.head, answer);
+                Next::Hyper(join(read.raw, read.rest), decided)
+            }
+            Routed::Refused(res) => {
                 let http10 = read.head.http10();
                 if write_full(stream, res, http10).await.is_err() || http10 {
                     return Next::Done;
                 }
-                Next::Hyper(read.rest)
+                Next::Hyper(read.rest, None)
             }
         }
     }
@@ -265,7 +311,7 @@ impl HttpConn {
         match read {
             Ok(Opened::Http1(read)) => {
                 let prefix = join(read.raw, read.rest);
-                self.drive(Rewind::new(prefix, tls)).await
+                self.drive(Rewind::new(prefix, tls), None).await
             }
             Ok(Opened::Http2(seen)) => self.drive_h2(Rewind::new(seen, tls), deadline).await,
             Err(reject) => refuse(&mut tls, reject).await,
@@ -294,8 +340,9 @@ impl HttpConn {
         }
     }
 
-    /// Hands the connection to hyper, every request through [`answer`].
-    async fn drive<S>(&self, stream: S)
+    /// Hands the connection to hyper, every request through [`answer`]:
+    /// the first with the gate's decision, if it made one.
+    async fn drive<S>(&self, stream: S, decided: Option<Decided>)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -308,7 +355,7 @@ impl HttpConn {
             .max_headers(self.limits.max_headers)
             // hyper's floor is 8 KiB; the head limit itself is the gate's.
             .max_buf_size(self.limits.max_head.max(8192));
-        let service = self.hyper_service(self.conn.clone());
+        let service = self.hyper_service(self.conn.clone(), decided);
         let served = builder.serve_connection(TokioIo::new(stream), service);
         self.until_done(served, |c| c.graceful_shutdown()).await
     }
@@ -320,7 +367,7 @@ impl HttpConn {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (builder, streams) = h2::builder(&self.limits, deadline);
-        let service = self.hyper_service(self.conn.for_http2());
+        let service = self.hyper_service(self.conn.for_http2(), None);
         let served = builder.serve_connection(TokioIo::new(stream), service);
         // `close_after_reply` and `abort` are HTTP/1's: on HTTP/2 a reply
         // or a slow client ends its stream, never the connection.
@@ -334,10 +381,12 @@ impl HttpConn {
         .await
     }
 
-    /// Every request hyper parses on `conn`, through [`answer`].
+    /// Every request hyper parses on `conn`, through [`answer`]; the
+    /// first one with `decided`.
     fn hyper_service(
         &self,
         conn: Conn,
+        decided: Option<Decided>,
     ) -> impl hyper::service::Service<
         Request<Incoming>,
         Response = Response<ReplyBody>,
@@ -347,8 +396,12 @@ impl HttpConn {
            + Send
            + 'static {
         let service = self.service.clone();
+        let decided = decided.map(|d| Arc::new(Mutex::new(Some(d))));
         service_fn(move |req| {
-            let reply = answer(service.clone(), req, conn.clone());
+            let first = decided
+                .as_ref()
+                .and_then(|d| d.lock().unwrap_or_else(|e| e.into_inner()).take());
+            let reply = answer(service.clone(), req, conn.clone(), first);
             async move { Ok::<_, Infallible>(reply.await) }
         })
     }
@@ -380,29 +433,67 @@ impl HttpConn {
     }
 }
 
-/// One request hyper parsed: the same rules and the same stream decision
-/// as the gate's, then the mode's handler.
-fn answer(service: Arc<dyn Service>, req: Request<Incoming>, conn: Conn) -> Reply {
+/// One request hyper parsed: the same rules as the gate's, then the
+/// mode's decision for it (the gate's, when it is the request the gate
+/// read), served.
+fn answer(
+    service: Arc<dyn Service>,
+    req: Request<Incoming>,
+    conn: Conn,
+    decided: Option<Decided>,
+) -> Reply {
     if let Err(reject) = head::check(&req) {
         conn.close_after_reply();
-        return Box::pin(async move { reply::rejected(reject) });
+        return ready(reply::rejected(reject));
     }
-    if !req.has_body() {
-        match service.open_stream(&req, &conn) {
-            Opening::Stream(reply) => return Box::pin(async move { reply.into_hyper(&conn) }),
-            Opening::Refused(res) => return Box::pin(async move { res }),
-            Opening::NotAStream => {}
-        }
+    let routed = match decided {
+        Some(decided) if decided.is_for(&req) => Routed::Answer(decided.answer),
+        _ => service.route(&req, &conn),
+    };
+    match routed {
+        Routed::Stream(reply) => ready(reply.into_hyper(&conn)),
+        Routed::Refused(res) => ready(res),
+        Routed::Answer(answer) => answer(req, conn),
     }
-    service.handle(req, conn)
+}
+
+/// The gate's decision for a connection's first request, handed to hyper
+/// with the bytes of that request so that it is not routed again.
+struct Decided {
+    /// The head's method and origin-form target, to know the request again.
+    method: String,
+    target: String,
+    answer: Answer,
+}
+
+impl Decided {
+    /// The decision for `head`, if hyper's parse of it will route alike:
+    /// an origin-form target (`/path?query`). Another form is routed by
+    /// the path hyper gives it (`GET http://h/p` has the path `/p`).
+    fn new(head: &head::Head, answer: Answer) -> Option<Decided> {
+        let target = head.target();
+        target.starts_with('/').then(|| Decided {
+            method: head.method().to_string(),
+            target: target.to_string(),
+            answer,
+        })
+    }
+
+    /// Whether hyper's `req` is the request decided: the same method and
+    /// target, byte for byte (hyper drops a `#fragment`, for one).
+    fn is_for(&self, req: &Request<Incoming>) -> bool {
+        req.method().as_str() == self.method
+            && req.uri().path_and_query().map(|pq| pq.as_str()) == Some(self.target.as_str())
+    }
 }
 
 /// Where a plain connection goes after its first head.
 enum Next {
     /// An event stream for the native writer.
     Native(StreamReply),
-    /// hyper, with these bytes first.
-    Hyper(Bytes),
+    /// hyper, with these bytes first, and the decision for the first
+    /// request if the gate made one.
+    Hyper(Bytes, Option<Decided>),
     /// HTTP/2, with the preface the gate read.
     H2(Bytes),
     /// Answered (or gone) already.

@@ -12,6 +12,13 @@ use hyper::{Response, StatusCode};
 use ssehub_core::hub::{defaults, Subscription};
 use ssehub_core::writer::head::Head;
 
+/// What a stream path came to: the stream opened, or a refusal (a full
+/// hub, no authorization, a bad parameter).
+pub enum Opening {
+    Stream(StreamReply),
+    Refused(Response<ReplyBody>),
+}
+
 /// A 200 event stream a mode opened for a request.
 pub struct StreamReply {
     pub sub: Subscription,
