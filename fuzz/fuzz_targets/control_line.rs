@@ -10,13 +10,13 @@ fuzz_target!(|data: &[u8]| {
     let Some((&knob, stream)) = data.split_first() else {
         return;
     };
-    // The two high bits set put a line of nearly MAX_LINE bytes in front
+    // The two high bits set put a line of nearly CONTROL_LINE bytes in front
     // (within 32 bytes of the limit either way), so the over-long-line
     // path and its exact boundary are reached within libFuzzer's input
     // length; such long streams are cut into larger reads.
     let stride = usize::from(knob & 0x3f).max(1);
     let (stream, stride) = if knob & 0xc0 == 0xc0 {
-        let mut long = vec![b'x'; control::MAX_LINE - 32 + usize::from(knob & 0x3f)];
+        let mut long = vec![b'x'; control::CONTROL_LINE - 32 + usize::from(knob & 0x3f)];
         long.extend_from_slice(stream);
         (long, stride * 1024)
     } else {
@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         if let Input::Line { text, .. } = input {
             assert!(!text.contains('\n'));
             // Invalid bytes become U+FFFD (3 bytes) at most.
-            assert!(text.len() <= 3 * control::MAX_LINE);
+            assert!(text.len() <= 3 * control::CONTROL_LINE);
             check_line(text);
         }
     }

@@ -8,7 +8,7 @@
 use super::exit::{self, fail, Fail};
 use super::metrics::Ops;
 use super::net::addr;
-use super::net::head::{self, Limits};
+use super::net::limits::{self, Limits, ONE_SHOT_HEADROOM, PRIVATE_RESERVE};
 use super::net::server::{self, Listener, Service};
 use super::net::shutdown::{self, Shutdown};
 use super::net::stream::Refuse;
@@ -71,7 +71,7 @@ impl Common {
             "heartbeat" => self.heartbeat = parse_heartbeat(value)?,
             "max-clients" => self.max_clients = Some(parse_max_clients(value)?),
             "refuse" => self.refuse = Refuse::parse(value)?,
-            "max-header-size" => self.limits.max_head = head::parse_max_head(value)?,
+            "max-header-size" => self.limits.max_head = limits::parse_max_head(value)?,
             "history" => self.history = scale::parse_history(value)?,
             _ => return Ok(false),
         }
@@ -97,17 +97,6 @@ fn parse_heartbeat(value: &str) -> Result<Option<Duration>, String> {
         .map_err(|_| format!("heartbeat takes whole seconds, not '{value}'"))?;
     Ok((secs > 0).then(|| Duration::from_secs(secs)))
 }
-
-/// Descriptors kept out of the web port's reach: the control port and
-/// metrics connections below, the FIFO, the log, listeners, the runtime's
-/// own. At the limit the web port waits; these keep working.
-const PRIVATE_RESERVE: usize = 128;
-/// Control and metrics connections served at once (further ones wait).
-pub const PRIVATE_CONNECTIONS: usize = 64;
-/// Web connections kept beyond the client limit for one-shot requests
-/// (publishing, tokens, status, the 503 itself), so a full hub still
-/// answers instead of leaving new connections unaccepted.
-const ONE_SHOT_HEADROOM: usize = 1_000;
 
 /// The idle budget of a web listener serving `web_connections` at once:
 /// a tenth of them, at most [`ONE_SHOT_HEADROOM`]. This is never more than
@@ -276,7 +265,7 @@ impl App {
     /// Serves an operator listener (metrics, health, status): it stays up
     /// through the drain, answering `/readyz` with 503, and stops last.
     pub fn serve_ops(&mut self, tcp: TcpListener, service: Arc<dyn Service>) {
-        let listener = self.listener(tcp, None, PRIVATE_CONNECTIONS);
+        let listener = self.listener(tcp, None, limits::PRIVATE_CONNECTIONS);
         let task = server::serve(listener, service, self.ops_stop.clone());
         self.ops_tasks.push(tokio::spawn(task));
     }

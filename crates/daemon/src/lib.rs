@@ -44,6 +44,7 @@ mod scale;
 pub mod fuzz {
     pub mod control {
         pub use crate::channels::control::*;
+        pub use crate::net::limits::CONTROL_LINE;
     }
     pub mod demo {
         pub use crate::demo::{limit, message_parts, resume_from};

@@ -6,11 +6,9 @@
 //! first), CRLF endings are accepted, and bad input (an over-long line,
 //! invalid UTF-8, a NUL byte) is reported instead of misread.
 
+use crate::net::limits::{CONTROL_LINE, PATH_CHANNELS};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
-
-/// Longest control line accepted (bytes, without the newline).
-pub const MAX_LINE: usize = 64 * 1024;
 
 /// One parsed control line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +66,7 @@ pub enum Input {
     Line { text: String, lossy: bool },
     /// A line holding a NUL byte: refused.
     Nul,
-    /// A line longer than [`MAX_LINE`]; its bytes are dropped.
+    /// A line longer than [`CONTROL_LINE`]; its bytes are dropped.
     TooLong,
 }
 
@@ -91,7 +89,7 @@ impl Splitter {
                 None => (data, None),
             };
             if !self.skipping {
-                if self.buf.len() + chunk.len() > MAX_LINE {
+                if self.buf.len() + chunk.len() > CONTROL_LINE {
                     self.buf.clear();
                     self.skipping = true;
                     out(Input::TooLong);
@@ -239,20 +237,16 @@ pub fn query_pairs(query: &str) -> Vec<Pair> {
         .collect()
 }
 
-/// Most channels one stream may name (a 16 KiB path has room for
-/// thousands; none of them is needed and each costs a hub entry).
-pub const MAX_PATH_CHANNELS: usize = 256;
-
 /// The channels named by the path segments after the prefix (decoded,
 /// empty segments skipped, first occurrence kept), in linear time; `None`
-/// past [`MAX_PATH_CHANNELS`].
+/// past [`PATH_CHANNELS`].
 pub fn path_channels(rest: &str) -> Option<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for seg in rest.split('/').filter(|s| !s.is_empty()) {
         let name = unescape(seg);
         if seen.insert(name.clone()) {
-            if out.len() == MAX_PATH_CHANNELS {
+            if out.len() == PATH_CHANNELS {
                 return None;
             }
             out.push(name);
@@ -345,7 +339,7 @@ mod tests {
                 lossy: true
             }]
         );
-        let long = vec![b'x'; MAX_LINE + 10];
+        let long = vec![b'x'; CONTROL_LINE + 10];
         assert_eq!(
             collect(&[&long, b"still long\nok\n"]),
             [Input::TooLong, line("ok")]
@@ -372,11 +366,11 @@ mod tests {
         assert_eq!(path_channels("/a%20b//c+d/").unwrap(), ["a b", "c+d"]);
         assert_eq!(path_channels("/x/x").unwrap(), ["x"]);
         assert!(path_channels("").unwrap().is_empty());
-        let at_cap: String = (0..MAX_PATH_CHANNELS).map(|i| format!("/c{i}")).collect();
-        assert_eq!(path_channels(&at_cap).unwrap().len(), MAX_PATH_CHANNELS);
+        let at_cap: String = (0..PATH_CHANNELS).map(|i| format!("/c{i}")).collect();
+        assert_eq!(path_channels(&at_cap).unwrap().len(), PATH_CHANNELS);
         assert_eq!(
             path_channels(&format!("{at_cap}/c0/c1")).unwrap().len(),
-            MAX_PATH_CHANNELS
+            PATH_CHANNELS
         );
         assert!(path_channels(&format!("{at_cap}/one-more")).is_none());
         assert_eq!(strip_prefix("/my/sse/color", "/my/sse"), Some("/color"));
@@ -399,7 +393,7 @@ mod tests {
         );
         assert_eq!(seen, [line("a=1"), line("b=2")]);
         let mut s = Splitter::default();
-        s.feed(&vec![b'x'; MAX_LINE + 1], &mut |_| {});
+        s.feed(&vec![b'x'; CONTROL_LINE + 1], &mut |_| {});
         assert_eq!(
             s.finish(),
             None,

@@ -6,6 +6,7 @@ use super::control::{self, Ended, Input, Line, Pair};
 use super::fifo;
 use super::table::Role;
 use super::Channels;
+use crate::net::limits::{CONTROLLER_IDLE, CONTROL_LINE};
 use crate::net::peer::Conn;
 use crate::net::server::{accept_loop, Listener};
 use ssehub_core::bus::Receipt;
@@ -14,11 +15,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::unix::pipe;
 use tokio_rustls::TlsAcceptor;
-
-/// A controller that sends nothing for this long is closed (a script that
-/// publishes now and then keeps its connection; a forgotten one does not
-/// hold a descriptor forever).
-const CONTROLLER_IDLE: Duration = Duration::from_secs(600);
 /// How often the FIFO's path is checked for a replaced file.
 const FIFO_CHECK: Duration = Duration::from_secs(1);
 
@@ -54,7 +50,7 @@ async fn tls_controller(
     stream: tokio::net::TcpStream,
     conn: &Conn,
     acceptor: TlsAcceptor,
-    limits: crate::net::head::Limits,
+    limits: crate::net::limits::Limits,
 ) {
     let handshake = acceptor.accept(stream);
     match tokio::time::timeout(limits.head_timeout, handshake).await {
@@ -171,7 +167,7 @@ impl Channels {
             Input::TooLong => {
                 self.log.line(format_args!(
                     "Warning: line longer than {} bytes from {id} ({host})",
-                    control::MAX_LINE
+                    CONTROL_LINE
                 ));
                 return !close_on_long;
             }

@@ -17,10 +17,11 @@
 //! `/metrics` and `/status`; heartbeats come from the hub; HTTP/1.0 gets a
 //! proper close-delimited reply; the log never delays a delivery.
 
-use super::app::{self, App, Common, PRIVATE_CONNECTIONS};
+use super::app::{self, App, Common};
 use super::exit::{self, fail, Fail};
 use super::log::{self, Logger, Sink, Stamp};
 use super::metrics::Ops;
+use super::net::limits;
 use super::net::stream::Refuse;
 use super::scale::{self, settle_now};
 use config::{Config, HELP, USAGE};
@@ -262,7 +263,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
     }
     let control_id = control.as_ref().map(|(_, id)| *id);
     if let Some((tcp, _)) = control {
-        let listener = app.listener(tcp, tls.clone(), PRIVATE_CONNECTIONS);
+        let listener = app.listener(tcp, tls.clone(), limits::PRIVATE_CONNECTIONS);
         app.spawn(controllers::control_port(ch.clone(), listener));
     }
     if let Some(tcp) = metrics_tcp {

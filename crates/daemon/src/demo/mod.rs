@@ -64,8 +64,6 @@ Endpoints:
 
 /// The letters in each message's random string.
 const RANDOM_LEN: usize = 16;
-/// Largest form body read for `count`.
-const FORM_LIMIT: usize = 64 * 1024;
 
 /// One open stream, for `/status`.
 struct Stream {

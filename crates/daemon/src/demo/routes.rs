@@ -3,11 +3,12 @@
 //! stream itself: the home page, the original's `/status`, the operator
 //! pages, the refusals.
 
-use super::{lock, Demo, FORM_LIMIT};
+use super::{lock, Demo};
 use crate::go::text::{go_duration, rfc3339_nano, scan_int};
 use crate::metrics::{forbidden_host, loopback_host};
 use crate::net::form::{go_parse_query, Form};
 use crate::net::head::RequestInfo;
+use crate::net::limits::DEMO_FORM;
 use crate::net::peer::Conn;
 use crate::net::reply::{date, go_error, go_reply, reply, ReplyBody};
 use crate::net::server::{Routed, Service};
@@ -136,7 +137,7 @@ async fn stream_with_form(
     let line = request_line(&req, conn.peer);
     let (parts, body) = req.into_parts();
     let head = Request::from_parts(parts, ());
-    let form = match Form::of(&head, body, FORM_LIMIT).await {
+    let form = match Form::of(&head, body, DEMO_FORM).await {
         Ok(form) => form,
         Err(e) => {
             demo.log_request(&line, e.status().as_u16(), started);

@@ -8,6 +8,7 @@ use super::Jwt;
 use crate::metrics::{forbidden_host, loopback_host};
 use crate::net::form::{BodyError, Form};
 use crate::net::head::RequestInfo;
+use crate::net::limits::JWT_FORM;
 use crate::net::peer::Conn;
 use crate::net::reply::{date, go_error, reply, ReplyBody};
 use crate::net::server::{Routed, Service};
@@ -18,9 +19,6 @@ use hyper::{Request, Response, StatusCode};
 use ssehub_core::bus::{open_client, Body, Message};
 use std::sync::Arc;
 use std::time::SystemTime;
-
-/// Largest form body accepted on the control listener.
-const FORM_LIMIT: usize = 1 << 20;
 
 /// What a client-listener request asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -174,7 +172,7 @@ async fn control(
         ControlRoute::Token => false,
         ControlRoute::Emit => true,
     };
-    let form = match Form::read(req, FORM_LIMIT).await {
+    let form = match Form::read(req, JWT_FORM).await {
         Ok(form) => form,
         Err(e) => return go_error(e.status(), body_error_text(e)),
     };

@@ -1,7 +1,7 @@
 //! Request forms the way Go's `net/http` reads them: bodies read with a
 //! limit, urlencoded and multipart fields, `url.ParseQuery` rules.
 
-use super::head::Limits;
+use super::limits;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -30,10 +30,10 @@ impl BodyError {
 }
 
 /// Reads a request body of at most `limit` bytes within the time a head
-/// may take ([`Limits::default`]'s 30 s).
+/// may take ([`limits::head_timeout`]).
 pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
     let limited = http_body_util::Limited::new(body, limit);
-    let timeout = Limits::default().head_timeout;
+    let timeout = limits::head_timeout();
     match tokio::time::timeout(timeout, limited.collect()).await {
         Err(_) => Err(BodyError::Timeout),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),

@@ -22,7 +22,7 @@
 //! - A peer that answers no PING for [`PING_TIMEOUT`] (checked every
 //!   [`PING_INTERVAL`]) is closed by hyper's keep-alive.
 
-use super::head::Limits;
+use super::limits::{Limits, H2_MAX_STREAMS};
 use super::peer::Conn;
 use super::shutdown::Shutdown;
 use hyper::server::conn::http2;
@@ -37,9 +37,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// Streams one connection may have open at once (each one a hub client,
-/// so the hub's client limit still bounds them all).
-const MAX_STREAMS: u32 = 1000;
 /// After GOAWAY: how long a connection with no stream open has left (a
 /// round trip for GOAWAY's PING, so a peer that answers it gets the final
 /// GOAWAY before the close).
@@ -138,7 +135,7 @@ pub fn builder(limits: &Limits, deadline: Instant) -> (http2::Builder<StreamExec
     builder
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_head).unwrap_or(u32::MAX))
-        .max_concurrent_streams(MAX_STREAMS)
+        .max_concurrent_streams(H2_MAX_STREAMS)
         .keep_alive_interval(PING_INTERVAL)
         .keep_alive_timeout(PING_TIMEOUT);
     let streams = Streams {

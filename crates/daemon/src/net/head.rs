@@ -5,7 +5,8 @@
 //! parsed by hyper with the same [`Limits`], and [`check`] runs on both.
 //!
 //! The rules are Node's (`http.createServer` with its defaults), so that
-//! a request Node refuses is refused here with the same status:
+//! a request Node refuses is refused here with the same status (the
+//! numbers are in [`super::limits`]):
 //! - the whole head within [`Limits::max_head`] bytes (16 KiB), else 431;
 //!   a request line alone longer than that, 414;
 //! - at most [`Limits::max_headers`] header lines, else 431;
@@ -18,55 +19,10 @@
 //!   total that trickled bytes do not extend, else 408 (or a silent close
 //!   when nothing came).
 
+use super::limits::{Limits, MAX_HEADERS};
 use bytes::{Bytes, BytesMut};
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
-
-/// The request limits of every listener of a mode.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Most bytes of a request head (request line and headers).
-    pub max_head: usize,
-    /// Most header lines in a request.
-    pub max_headers: usize,
-    /// Time from accept (TLS handshake included) to a complete head.
-    pub head_timeout: Duration,
-}
-
-/// The most header lines any limit allows (the parse array lives on the
-/// stack: no allocation per request for it).
-const MAX_HEADERS: usize = 100;
-
-/// Node's `--max-http-header-size` default.
-pub const DEFAULT_MAX_HEAD: usize = 16 * 1024;
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_head: DEFAULT_MAX_HEAD,
-            max_headers: MAX_HEADERS,
-            head_timeout: default_head_timeout(),
-        }
-    }
-}
-
-/// 30 s, or `SSEHUB_HEADER_TIMEOUT_MS` (for tests).
-fn default_head_timeout() -> Duration {
-    std::env::var("SSEHUB_HEADER_TIMEOUT_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(Duration::from_secs(30), Duration::from_millis)
-}
-
-/// A `--max-header-size` value: whole bytes, at least 1 KiB.
-pub fn parse_max_head(value: &str) -> Result<usize, String> {
-    value
-        .parse()
-        .ok()
-        .filter(|n| *n >= 1024)
-        .ok_or_else(|| format!("max-header-size takes a byte count of 1024 or more, not '{value}'"))
-}
 
 /// Why a request was refused before any mode saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,6 +324,7 @@ fn trim(v: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     async fn opened(input: &[u8]) -> Result<Opened, Reject> {
         let mut io = input;

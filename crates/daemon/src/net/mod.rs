@@ -4,6 +4,7 @@
 //!   the one request path: the gate, then the native writer or hyper.
 //! - [`head`]: the gate: request heads read within Node's limits, and the
 //!   framing rules every request is checked against.
+//! - [`limits`]: every limit a request or a connection is held to.
 //! - [`stream`]: an opened event stream, servable by either path.
 //! - [`rewind`]: the gate's bytes handed back to hyper.
 //! - [`h2`]: HTTP/2's limits: idle connections closed, a slow stream
@@ -24,6 +25,7 @@ pub mod form;
 pub mod h2;
 pub mod head;
 pub mod idle;
+pub mod limits;
 pub mod peer;
 pub mod reply;
 pub mod rewind;

@@ -27,8 +27,9 @@
 //! oldest, so idle sockets cannot keep streaming clients out.
 
 use super::h2;
-use super::head::{self, Limits, Opened, Reject, RequestInfo};
+use super::head::{self, Opened, Reject, RequestInfo};
 use super::idle::{IdleBudget, Tenure};
+use super::limits::{Limits, GRACE, REFUSAL_WRITE, WRITE_TIMEOUT};
 use super::peer::Conn;
 use super::reply::{self, ReplyBody};
 use super::rewind::Rewind;
@@ -52,11 +53,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
-
-/// How long open connections get to finish after the shutdown signal.
-const GRACE: Duration = Duration::from_secs(5);
-/// A native stream whose writes stall this long is dropped.
-const WRITE_TIMEOUT: Duration = ssehub_core::hub::defaults::WRITE_TIMEOUT;
 
 /// A future returned by a request handler.
 pub type Reply = Pin<Box<dyn Future<Output = Response<ReplyBody>> + Send>>;
@@ -514,7 +510,7 @@ fn join(raw: Bytes, rest: Bytes) -> Bytes {
 /// Answers a refused head (if there is anyone to answer) and closes.
 async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, reject: Reject) {
     if let Some(answer) = reject.answer() {
-        let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(answer)).await;
+        let _ = tokio::time::timeout(REFUSAL_WRITE, stream.write_all(answer)).await;
         let _ = stream.shutdown().await;
     }
 }
