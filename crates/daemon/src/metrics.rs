@@ -9,10 +9,11 @@
 //! The one rule every mode applies to these pages on a loopback listener
 //! is [`loopback_host`]: the request must name a loopback host.
 
+use super::go::http::{go_error, go_reply, not_found};
 use super::log::Logger;
 use super::net::head::RequestInfo;
 use super::net::peer::Conn;
-use super::net::reply::{go_error, go_reply, ReplyBody};
+use super::net::reply::ReplyBody;
 use super::net::server::{Routed, Service};
 use super::net::shutdown::Shutdown;
 use hyper::{Response, StatusCode};
@@ -335,7 +336,7 @@ impl Service for OpsService {
                 return forbidden_host();
             }
             ops.reply(req.uri().path(), &hub, &log)
-                .unwrap_or_else(|| go_error(StatusCode::NOT_FOUND, "404 page not found"))
+                .unwrap_or_else(not_found)
         })
     }
 }

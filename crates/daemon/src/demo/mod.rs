@@ -24,6 +24,7 @@ pub use stream::{limit, message_parts, resume_from};
 
 use crate::app::{self, App, Common};
 use crate::exit::{self, Fail};
+use crate::go::text::os_error;
 use crate::log::{Logger, Sink, Stamp};
 use crate::metrics::Ops;
 use crate::net::addr;
@@ -172,17 +173,6 @@ fn auth_token() -> Option<String> {
             );
             env
         }
-    }
-}
-
-/// An OS error in Go's words (`no such file or directory`).
-fn os_error(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    let text = text.split(" (os error").next().unwrap_or(&text);
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

@@ -4,13 +4,14 @@
 //! pages, the refusals.
 
 use super::{lock, Demo};
+use crate::go::http::{go_reply, not_found};
 use crate::go::text::{go_duration, rfc3339_nano, scan_int};
 use crate::metrics::{forbidden_host, loopback_host};
 use crate::net::form::{go_parse_query, Form};
 use crate::net::head::RequestInfo;
 use crate::net::limits::DEMO_FORM;
 use crate::net::peer::Conn;
-use crate::net::reply::{date, go_error, go_reply, reply, ReplyBody};
+use crate::net::reply::{date, reply, ReplyBody};
 use crate::net::server::{Routed, Service};
 use crate::net::stream::Opening;
 use hyper::body::Incoming;
@@ -260,10 +261,6 @@ impl Demo {
 /// `METRICS_PUBLIC=1` opens it deliberately.
 pub(super) fn metrics_allowed(peer: std::net::SocketAddr, token_set: bool, public: bool) -> bool {
     public || token_set || peer.ip().is_loopback()
-}
-
-fn not_found() -> Response<ReplyBody> {
-    go_error(StatusCode::NOT_FOUND, "404 page not found")
 }
 
 fn unauthorized() -> Response<ReplyBody> {

@@ -94,9 +94,3 @@ fn public_status_numbers_the_streams_instead_of_naming_their_peers() {
     assert!(!public.contains("198.51.100.7"), "{public}");
     assert!(public.contains("\"stream-1\":{\"remote\":\"stream-1\",\"connectedAt\":\"1970-01-01T00:00:00Z\",\"lastEventId\":3}"), "{public}");
 }
-
-#[test]
-fn go_os_error_words() {
-    let e = std::io::Error::from_raw_os_error(libc::ENOENT);
-    assert_eq!(os_error(&e), "no such file or directory");
-}

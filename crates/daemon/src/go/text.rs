@@ -1,6 +1,6 @@
 //! Text the way Go prints and scans it, so replies and tokens match the Go
 //! originals byte for byte: `fmt.Sscanf("%d")`, `time.Duration.String`,
-//! `encoding/json` strings, RFC 3339 times.
+//! `encoding/json` strings, RFC 3339 times, OS errors.
 
 /// C `sscanf("%d")` as Go's `fmt.Sscanf` does it: leading blanks skipped,
 /// an optional sign, decimal digits; anything after them ignored. `None`
@@ -116,10 +116,28 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// An OS error in Go's words (`no such file or directory`): the text
+/// without Rust's ` (os error N)`, its first letter lower-cased.
+pub fn os_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn go_os_error_words() {
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(os_error(&e), "no such file or directory");
+    }
 
     #[test]
     fn scan_int_is_sscanf_percent_d() {

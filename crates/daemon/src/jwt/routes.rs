@@ -5,12 +5,13 @@
 
 use super::token::{self, Session};
 use super::Jwt;
+use crate::go::http::{body_error_text, go_error, not_found, redirect};
 use crate::metrics::{forbidden_host, loopback_host};
-use crate::net::form::{BodyError, Form};
+use crate::net::form::Form;
 use crate::net::head::RequestInfo;
 use crate::net::limits::JWT_FORM;
 use crate::net::peer::Conn;
-use crate::net::reply::{date, go_error, reply, ReplyBody};
+use crate::net::reply::{date, reply, ReplyBody};
 use crate::net::server::{Routed, Service};
 use crate::net::stream::{Opening, StreamReply};
 use bytes::Bytes;
@@ -183,15 +184,6 @@ async fn control(
     }
 }
 
-/// Go's `http.StatusText` for a body that could not be read.
-fn body_error_text(e: BodyError) -> &'static str {
-    match e {
-        BodyError::TooLarge => "Request Entity Too Large",
-        BodyError::Timeout => "Request Timeout",
-        BodyError::Failed => "Bad Request",
-    }
-}
-
 /// The hub channel of every session of `channel`.
 pub(super) fn channel_key(channel: &str) -> String {
     format!("c{channel}")
@@ -268,52 +260,6 @@ fn text_ok(body: String) -> Response<ReplyBody> {
         ],
         ReplyBody::full(body),
     )
-}
-
-fn not_found() -> Response<ReplyBody> {
-    go_error(StatusCode::NOT_FOUND, "404 page not found")
-}
-
-/// Go's `ServeMux` redirect to the slash-terminated path (query kept).
-fn redirect(req: &dyn RequestInfo, to: &str) -> Response<ReplyBody> {
-    let location = match req.query() {
-        Some(q) => format!("{to}?{q}"),
-        None => to.to_string(),
-    };
-    if matches!(req.method(), "GET" | "HEAD") {
-        let body = format!(
-            "<a href=\"{}\">Moved Permanently</a>.\n\n",
-            html_escape(&location)
-        );
-        return reply(
-            StatusCode::MOVED_PERMANENTLY,
-            &[
-                ("Content-Type", "text/html; charset=utf-8"),
-                ("Location", &location),
-                ("Date", &date()),
-                ("Content-Length", &body.len().to_string()),
-            ],
-            ReplyBody::full(body),
-        );
-    }
-    reply(
-        StatusCode::MOVED_PERMANENTLY,
-        &[
-            ("Location", &location),
-            ("Date", &date()),
-            ("Content-Length", "0"),
-        ],
-        ReplyBody::empty(),
-    )
-}
-
-/// Go's `htmlEscape` for the redirect body.
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&#34;")
-        .replace('\'', "&#39;")
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Responses every mode writes: the body type (a fixed buffer or a hub
-//! stream) and replies with an exact header order (the captures pin it),
-//! Go `net/http`'s among them.
+//! stream) and replies with an exact header order (the captures pin it;
+//! Go `net/http`'s are in `go/http.rs`).
 
 use super::body::HubBody;
 use super::head::Reject;
@@ -111,35 +111,6 @@ pub fn reply(status: StatusCode, headers: &[(&str, &str)], body: ReplyBody) -> R
         }
     }
     res
-}
-
-/// A full reply in Go `net/http`'s header order: `Content-Type`, `Date`,
-/// `Content-Length` (the jwt and demo originals are Go servers).
-pub fn go_reply(status: StatusCode, content_type: &str, body: String) -> Response<ReplyBody> {
-    reply(
-        status,
-        &[
-            ("Content-Type", content_type),
-            ("Date", &date()),
-            ("Content-Length", &body.len().to_string()),
-        ],
-        ReplyBody::full(body),
-    )
-}
-
-/// Go's `http.Error`: the message and a newline, as plain text.
-pub fn go_error(status: StatusCode, msg: &str) -> Response<ReplyBody> {
-    let body = format!("{msg}\n");
-    reply(
-        status,
-        &[
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("X-Content-Type-Options", "nosniff"),
-            ("Date", &date()),
-            ("Content-Length", &body.len().to_string()),
-        ],
-        ReplyBody::full(body),
-    )
 }
 
 /// The current time as an HTTP `Date` value.
