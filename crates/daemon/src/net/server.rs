@@ -477,7 +477,7 @@ impl Decided {
 
     /// Whether hyper's `req` is the request decided: the same method and
     /// target, byte for byte (hyper drops a `#fragment`, for one).
-    fn is_for(&self, req: &Request<Incoming>) -> bool {
+    fn is_for<B>(&self, req: &Request<B>) -> bool {
         req.method().as_str() == self.method
             && req.uri().path_and_query().map(|pq| pq.as_str()) == Some(self.target.as_str())
     }
@@ -525,4 +525,44 @@ async fn write_full<S: AsyncWrite + Unpin>(
     tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&bytes))
         .await
         .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gate's head of `raw`.
+    async fn head_of(raw: &str) -> head::Head {
+        let mut io = raw.as_bytes();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        match head::read(&mut io, &Limits::default(), deadline).await {
+            Ok(Opened::Http1(read)) => read.head,
+            _ => panic!("not an HTTP/1 head: {raw}"),
+        }
+    }
+
+    fn decided(head: &head::Head) -> Option<Decided> {
+        Decided::new(
+            head,
+            Box::new(|_, _| ready(reply::rejected(Reject::BadRequest))),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_gates_decision_serves_only_the_request_it_was_made_for() {
+        let head = head_of("GET /sse/a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n").await;
+        let d = decided(&head).expect("an origin-form target is carried");
+        let req = |m: &str, t: &str| Request::builder().method(m).uri(t).body(()).unwrap();
+        assert!(d.is_for(&req("GET", "/sse/a?x=1")));
+        assert!(!d.is_for(&req("GET", "/sse/a?x=2")));
+        assert!(!d.is_for(&req("POST", "/sse/a?x=1")));
+        // hyper reads the path of an absolute-form target, the gate the
+        // whole target: such a head is routed again by hyper.
+        let absolute = head_of("GET http://h/sse/a HTTP/1.1\r\n\r\n").await;
+        assert!(decided(&absolute).is_none());
+        // hyper drops a fragment: the targets differ, so hyper routes.
+        let fragment = head_of("GET /stream#x HTTP/1.1\r\n\r\n").await;
+        let d = decided(&fragment).expect("origin-form");
+        assert!(!d.is_for(&req("GET", "/stream#x")));
+    }
 }
