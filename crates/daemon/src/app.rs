@@ -6,12 +6,12 @@
 //! state and its [`Service`]s on it and waits in [`App::run`].
 
 use super::exit::{self, fail, Fail};
-use super::metrics::Ops;
 use super::net::addr;
 use super::net::limits::{self, Limits, ONE_SHOT_HEADROOM, PRIVATE_RESERVE};
 use super::net::server::{self, Listener, Service};
 use super::net::shutdown::{self, Shutdown};
 use super::net::stream::Refuse;
+use super::ops::Ops;
 use super::scale;
 use ssehub_core::bus::Bus;
 use ssehub_core::hub::{defaults, Hub, HubConfig};

@@ -20,8 +20,8 @@
 //! - `exit`: the one start-up error type and the named exit codes.
 //! - `cli`: Go `flag` and GNU `getopt_long` argument parsing.
 //! - `log`: log sinks and timestamps.
-//! - `metrics`: the operator side: Prometheus text, JSON status, health,
-//!   readiness, the status page (`ui/index.html`).
+//! - `ops/`: the operator side: Prometheus text, JSON status, health,
+//!   readiness, the status page (`ops/ui/`), the loopback-host rule.
 //! - `process`: the standard process metrics, from `/proc`.
 //! - `scale`: `--redis` and `--history`: the bus a mode publishes through.
 
@@ -34,8 +34,8 @@ mod exit;
 mod go;
 mod jwt;
 mod log;
-mod metrics;
 mod net;
+mod ops;
 mod process;
 mod scale;
 

@@ -7,7 +7,7 @@
 //! - `config`: the flags and the config file.
 //! - `routes`: what a web request is, and the answers.
 //! - `control`: the text protocol of the control port and the FIFO.
-//! - `controllers`: the control port, the FIFO reader, query publishing.
+//! - `publishers`: where events come in: the control port, the FIFO, the query.
 //! - `fifo`: creating and opening the FIFO.
 //! - `table`: connections and clients, for `status` and the log.
 //!
@@ -20,9 +20,9 @@
 use super::app::{self, App, Common};
 use super::exit::{self, fail, Fail};
 use super::log::{self, Logger, Sink, Stamp};
-use super::metrics::Ops;
 use super::net::limits;
 use super::net::stream::Refuse;
+use super::ops::Ops;
 use super::scale::{self, settle_now};
 use config::{Config, HELP, USAGE};
 use ssehub_core::bus::{Body, Bus, BusError, Message, Receipt};
@@ -34,8 +34,8 @@ use tokio_rustls::TlsAcceptor;
 
 mod config;
 pub(super) mod control;
-mod controllers;
 mod fifo;
+mod publishers;
 mod routes;
 mod table;
 
@@ -259,12 +259,12 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
     if let Some((rx, id, path)) = fifo {
         ch.table
             .insert(id, path.clone(), table::Role::Controller("FIFO"));
-        app.spawn(controllers::read_fifo(ch.clone(), rx, id, path));
+        app.spawn(publishers::read_fifo(ch.clone(), rx, id, path));
     }
     let control_id = control.as_ref().map(|(_, id)| *id);
     if let Some((tcp, _)) = control {
         let listener = app.listener(tcp, tls.clone(), limits::PRIVATE_CONNECTIONS);
-        app.spawn(controllers::control_port(ch.clone(), listener));
+        app.spawn(publishers::control_port(ch.clone(), listener));
     }
     if let Some(tcp) = metrics_tcp {
         app.serve_ops(tcp, ch.ops.service(ch.hub.clone(), log.clone()));

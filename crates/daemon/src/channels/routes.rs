@@ -257,9 +257,9 @@ fn plain(status: StatusCode, body: impl Into<String>) -> Response<ReplyBody> {
 mod tests {
     use super::*;
     use crate::log::{Logger, Sink, Stamp};
-    use crate::metrics::Ops;
     use crate::net::shutdown::Shutdown;
     use crate::net::stream::Refuse;
+    use crate::ops::Ops;
     use ssehub_core::bus::{Bus, Local};
     use ssehub_core::hub::{Hub, HubConfig};
 

@@ -6,7 +6,6 @@
 use super::{lock, Demo};
 use crate::go::http::{go_reply, not_found};
 use crate::go::text::{go_duration, rfc3339_nano, scan_int};
-use crate::metrics::{forbidden_host, loopback_host};
 use crate::net::form::{go_parse_query, Form};
 use crate::net::head::RequestInfo;
 use crate::net::limits::DEMO_FORM;
@@ -14,6 +13,7 @@ use crate::net::peer::Conn;
 use crate::net::reply::{date, reply, ReplyBody};
 use crate::net::server::{Routed, Service};
 use crate::net::stream::Opening;
+use crate::ops::{forbidden_host, loopback_host};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::sync::atomic::Ordering;

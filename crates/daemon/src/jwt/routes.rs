@@ -6,7 +6,6 @@
 use super::token::{self, Session};
 use super::Jwt;
 use crate::go::http::{body_error_text, go_error, not_found, redirect};
-use crate::metrics::{forbidden_host, loopback_host};
 use crate::net::form::Form;
 use crate::net::head::RequestInfo;
 use crate::net::limits::JWT_FORM;
@@ -14,6 +13,7 @@ use crate::net::peer::Conn;
 use crate::net::reply::{date, reply, ReplyBody};
 use crate::net::server::{Routed, Service};
 use crate::net::stream::{Opening, StreamReply};
+use crate::ops::{forbidden_host, loopback_host};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};

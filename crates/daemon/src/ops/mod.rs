@@ -8,204 +8,38 @@
 //!
 //! The one rule every mode applies to these pages on a loopback listener
 //! is [`loopback_host`]: the request must name a loopback host.
+//!
+//! Module map:
+//! - this file: [`Ops`], which answers every operator path, and the
+//!   listener that serves only them.
+//! - `prometheus`: the counters as Prometheus text (`/metrics`).
+//! - `status`: the JSON status object (`/status`, `/ui/status`).
+//! - `ui`: the status page, its files and the headers they are sent with.
+//! - `host`: the loopback-host rule.
 
-use super::go::http::{go_error, go_reply, not_found};
-use super::log::Logger;
-use super::net::head::RequestInfo;
-use super::net::peer::Conn;
-use super::net::reply::ReplyBody;
-use super::net::server::{Routed, Service};
-use super::net::shutdown::Shutdown;
+mod host;
+mod prometheus;
+mod status;
+mod ui;
+
+pub use host::{forbidden_host, loopback_host};
+use prometheus::{bus_errors, bus_metrics, prometheus};
+use status::status_json;
+use ui::{ui_reply, UI, UI_CSS, UI_JS};
+
+use crate::go::http::{go_reply, not_found};
+use crate::log::Logger;
+use crate::net::head::RequestInfo;
+use crate::net::peer::Conn;
+use crate::net::reply::ReplyBody;
+use crate::net::server::{Routed, Service};
+use crate::net::shutdown::Shutdown;
 use hyper::{Response, StatusCode};
 use ssehub_core::bus::{Bus, BusStats, FailureClass};
-use ssehub_core::hub::{Hub, Stats};
+use ssehub_core::hub::Hub;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// One metric: name, type, help, value.
-type Metric = (&'static str, &'static str, &'static str, u64);
-
-fn metrics(stats: &Stats, log_dropped: u64) -> [Metric; 7] {
-    [
-        (
-            "ssehub_connected_clients",
-            "gauge",
-            "Streams open now.",
-            stats.clients,
-        ),
-        (
-            "ssehub_connections_total",
-            "counter",
-            "Streams opened since start.",
-            stats.connected_total,
-        ),
-        (
-            "ssehub_events_published_total",
-            "counter",
-            "Events published.",
-            stats.events_published,
-        ),
-        (
-            "ssehub_events_delivered_total",
-            "counter",
-            "Events queued to a client.",
-            stats.events_delivered,
-        ),
-        (
-            "ssehub_clients_dropped_slow_total",
-            "counter",
-            "Clients closed for reading too slowly.",
-            stats.dropped_slow,
-        ),
-        (
-            "ssehub_channels",
-            "gauge",
-            "Channels with at least one member.",
-            stats.channels,
-        ),
-        (
-            "ssehub_log_lines_dropped_total",
-            "counter",
-            "Log lines dropped because the log sink could not keep up.",
-            log_dropped,
-        ),
-    ]
-}
-
-/// The bus's gauges and counters (Redis only: the local bus has none).
-fn bus_metrics(bus: &BusStats) -> [(&'static str, &'static str, &'static str, u64); 6] {
-    [
-        (
-            "ssehub_bus_connected",
-            "gauge",
-            "Whether the subscriber connection to Redis is up.",
-            u64::from(bus.connected),
-        ),
-        (
-            "ssehub_bus_reconnects_total",
-            "counter",
-            "Times the node connected to Redis again after losing it.",
-            bus.reconnects,
-        ),
-        (
-            "ssehub_bus_publishes_failed_total",
-            "counter",
-            "Publishes Redis did not take.",
-            bus.publishes_failed,
-        ),
-        (
-            "ssehub_bus_caught_up_total",
-            "counter",
-            "Events delivered from the streams after a reconnect.",
-            bus.caught_up,
-        ),
-        (
-            "ssehub_bus_gaps_total",
-            "counter",
-            "ssehub-gap events sent because history was lost or trimmed.",
-            bus.gaps,
-        ),
-        (
-            "ssehub_bus_subscriptions",
-            "gauge",
-            "Channels this node is subscribed to in Redis.",
-            bus.subscriptions,
-        ),
-    ]
-}
-
-/// `ssehub_bus_errors_total`, one line per error class.
-fn bus_errors(out: &mut String, mode: &str, bus: &BusStats) {
-    let name = "ssehub_bus_errors_total";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Redis errors met, by class: publishes refused and connection attempts that failed.\n# TYPE {name} counter"
-    );
-    for class in FailureClass::ALL {
-        let (label, value) = (class.name(), bus.errors.get(class));
-        let _ = writeln!(out, "{name}{{mode=\"{mode}\",class=\"{label}\"}} {value}");
-    }
-}
-
-/// Prometheus text exposition (version 0.0.4), labelled with the mode.
-pub fn prometheus(mode: &str, stats: &Stats, log_dropped: u64) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP ssehub_build_info The ssehub version that serves."
-    );
-    let _ = writeln!(out, "# TYPE ssehub_build_info gauge");
-    let _ = writeln!(
-        out,
-        "ssehub_build_info{{mode=\"{mode}\",version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
-    );
-    for (name, kind, help, value) in metrics(stats, log_dropped) {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        let _ = writeln!(out, "{name}{{mode=\"{mode}\"}} {value}");
-    }
-    out
-}
-
-/// Channels listed in the status object, the biggest first.
-const STATUS_CHANNELS: usize = 20;
-
-/// A JSON object with the mode, version, uptime, the same counters and
-/// the biggest channels; every key in snake_case.
-pub fn status_json(mode: &str, hub: &Hub, log_dropped: u64, started: Instant) -> String {
-    let mut out = format!(
-        "{{\"mode\":\"{mode}\",\"version\":\"{}\",\"uptime_seconds\":{}",
-        env!("CARGO_PKG_VERSION"),
-        started.elapsed().as_secs()
-    );
-    for (name, _, _, value) in metrics(&hub.stats(), log_dropped) {
-        let key = name.trim_start_matches("ssehub_");
-        let _ = write!(out, ",\"{key}\":{value}");
-    }
-    let channels: Vec<serde_json::Value> = hub
-        .largest_channels(STATUS_CHANNELS)
-        .into_iter()
-        .map(|(channel, clients)| serde_json::json!({ "channel": channel, "clients": clients }))
-        .collect();
-    let _ = write!(
-        out,
-        ",\"largest_channels\":{}",
-        serde_json::Value::Array(channels)
-    );
-    out.push('}');
-    out
-}
-
-/// The status page, its style and its script: three files, so that the
-/// page's policy can refuse every inline script and style.
-const UI: &str = include_str!("ui/index.html");
-const UI_CSS: &str = include_str!("ui/app.css");
-const UI_JS: &str = include_str!("ui/app.js");
-
-/// What the status page and the files it loads are sent with: only this
-/// origin's scripts, styles and `fetch`es (no inline script or style, so an
-/// injected one does not run), no framing (clickjacking), no type sniffing,
-/// no `Referer` to anywhere.
-const UI_HEADERS: [(&str, &str); 3] = [
-    (
-        "Content-Security-Policy",
-        "default-src 'self'; frame-ancestors 'none'",
-    ),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-];
-
-/// A file of the status page (or its JSON) with [`UI_HEADERS`].
-fn ui_reply(content_type: &str, body: String) -> Response<ReplyBody> {
-    let length = body.len().to_string();
-    let date = super::net::reply::date();
-    let mut headers = vec![("Content-Type", content_type)];
-    headers.extend(UI_HEADERS);
-    headers.extend([("Date", date.as_str()), ("Content-Length", &length)]);
-    super::net::reply::reply(StatusCode::OK, &headers, ReplyBody::full(body))
-}
 
 /// A mode's operator endpoints.
 #[derive(Clone)]
@@ -258,7 +92,7 @@ impl Ops {
                     }
                     bus_errors(&mut body, self.mode, &bus);
                 }
-                body.push_str(&super::process::prometheus());
+                body.push_str(&crate::process::prometheus());
                 go_reply(
                     StatusCode::OK,
                     "text/plain; version=0.0.4; charset=utf-8",
@@ -341,56 +175,11 @@ impl Service for OpsService {
     }
 }
 
-/// For a connection to a loopback address: whether the request names a
-/// loopback host (`localhost`, `127.0.0.1`, `[::1]`, with any port) and no
-/// other. A page in a local browser can reach a loopback port by CSRF or,
-/// after DNS rebinding, read it; the host it names is then the attacker's
-/// domain. Every name a request carries must pass: its `Host` (one only:
-/// with two, a proxy and this server could each take another), and the
-/// target's authority (HTTP/2's `:authority`, which replaces `Host`, or an
-/// HTTP/1 absolute-form target, which overrides it). A request naming no
-/// host at all is refused. A connection to another address reached a
-/// listener made public on purpose and is not checked.
-pub fn loopback_host(req: &dyn RequestInfo, conn: &Conn) -> bool {
-    if !conn.local.ip().is_loopback() {
-        return true;
-    }
-    let hosts = req.header_values("host");
-    if hosts.len() > 1 {
-        return false;
-    }
-    let authority = req.authority().map(|a| {
-        // The host of `user@host:port` is after the user part.
-        a.rsplit_once('@').map_or(a, |(_, host)| host).as_bytes()
-    });
-    let mut names = hosts.into_iter().chain(authority).peekable();
-    names.peek().is_some() && names.all(loopback_name)
-}
-
-/// `localhost` or a loopback address, with or without a port.
-fn loopback_name(host: &[u8]) -> bool {
-    let host = String::from_utf8_lossy(host);
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(&*host, |(h, _)| h),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// The answer to a request for a loopback listener under another name.
-pub fn forbidden_host() -> Response<ReplyBody> {
-    go_error(
-        StatusCode::FORBIDDEN,
-        "Forbidden: this listener answers only requests for a loopback host (localhost, 127.0.0.1, [::1])",
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use super::ui::UI_HEADERS;
     use super::*;
+    use ssehub_core::hub::Stats;
 
     #[test]
     fn exposition_has_every_counter() {

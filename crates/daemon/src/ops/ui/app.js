@@ -1,5 +1,5 @@
 'use strict'
-// The status page's script (crates/daemon/src/ui/index.html), a file of its
+// The status page's script (crates/daemon/src/ops/ui/index.html), a file of its
 // own: the page's Content-Security-Policy runs no inline script and applies
 // no style attribute, so elements are made here and sized through
 // element.style (which the policy allows). Refreshed from this listener's
