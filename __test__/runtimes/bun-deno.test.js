@@ -69,6 +69,10 @@ const RUNTIMES = {
 
 /** What each scenario must have seen (the fixture prints it). */
 const EXPECT = {
+  order(r) {
+    assert.equal(r.total, 40)
+    assert.equal(r.wrong, 0, `streams out of call order, e.g. ${JSON.stringify(r.example)}`)
+  },
   http(r) {
     assert.equal(r.status, 200)
     assert.equal(r.type, 'text/event-stream')
