@@ -41,7 +41,7 @@ use socket::{dup_tcp_stream, raw_fd, set_keepalive_idle, set_option};
 use ssehub_core::bus::redis::{redact, RedisBus, RedisConfig, DEFAULT_TTL};
 use ssehub_core::bus::{open_client, Body, Bus, FailureClass, Local, Message};
 use ssehub_core::frame::Event;
-use ssehub_core::hub::{defaults, ClientId, Hub, Origin, Target};
+use ssehub_core::hub::{defaults, ClientId, Hub, Origin, Subscription, Target};
 use ssehub_core::queue::CloseReason;
 use ssehub_core::runtime::RUNTIME;
 use ssehub_core::writer::{self, StreamSettings};
@@ -191,11 +191,7 @@ impl NativeHub {
         extra_headers: Option<Vec<Vec<String>>>,
     ) -> Result<u32> {
         let stream = dup_tcp_stream(&env, fd)?;
-        let sub = self
-            .front
-            .hub()
-            .register()
-            .map_err(|e| register_error(&env, e))?;
+        let sub = self.register(&env)?;
         let id = sub.id();
         let settings = StreamSettings {
             head: self.head(http11, extra_headers.map(header_pairs)),
@@ -261,11 +257,7 @@ impl NativeHub {
     /// JS wrote the last batch and may take another ([`NativeHub::ack`]).
     #[napi(catch_unwind)]
     pub fn attach(&self, env: Env) -> Result<u32> {
-        let sub = self
-            .front
-            .hub()
-            .register()
-            .map_err(|e| register_error(&env, e))?;
+        let sub = self.register(&env)?;
         let id = sub.id();
         let ready = Arc::new(Notify::new());
         lock(&self.acks).insert(id, ready.clone());
@@ -293,6 +285,15 @@ impl NativeHub {
     pub fn write_raw(&self, client: u32, bytes: Buffer) -> bool {
         let bytes = Bytes::copy_from_slice(&bytes);
         bytes.is_empty() || self.front.hub().send_raw(client, bytes)
+    }
+
+    /// A new client of the hub; past `maxClients` or once closed, a coded
+    /// error JS answers with a refusal.
+    fn register(&self, env: &Env) -> Result<Subscription> {
+        self.front
+            .hub()
+            .register()
+            .map_err(|e| register_error(env, e))
     }
 
     fn head(&self, http11: bool, extra: Option<Vec<(String, String)>>) -> Bytes {

@@ -103,7 +103,8 @@ impl Hub {
     }
 
     /// Number of members of a channel.
-    pub fn channel_size(&self, channel: &str) -> usize {
+    #[cfg(test)]
+    pub(crate) fn channel_size(&self, channel: &str) -> usize {
         read(&self.inner.channels)
             .get(channel)
             .map_or(0, |s| s.len())

@@ -56,7 +56,8 @@ impl Hub {
     }
 
     /// Events in the replay history.
-    pub fn history_len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn history_len(&self) -> usize {
         lock(&self.inner.history).len()
     }
 }
