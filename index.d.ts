@@ -79,8 +79,9 @@ declare namespace SSE {
     /**
      * Share channels and history with every other node (processes,
      * `cluster` workers, daemons) through this Redis: a URL like
-     * `'redis://127.0.0.1:6379/0'`, or `{ url, prefix }` (key prefix, default
-     * `'ssehub:'`). Then `broadcast` and `publish` return a Promise of the
+     * `'redis://127.0.0.1:6379/0'` (`rediss://` for TLS,
+     * `redis+sentinel://host:26379/mymaster` for the primary Sentinel
+     * names), or `{ url, prefix, ttl, ca }`. Then `broadcast` and `publish` return a Promise of the
      * event's id, and `history` is kept in Redis Streams, so a client
      * resumes on any node. `client.send` stays local.
      */
@@ -97,6 +98,11 @@ declare namespace SSE {
      * Default 86400 (a day).
      */
     ttl?: number
+    /**
+     * For TLS (`rediss://`): the CA certificates (PEM text) to check
+     * Redis's certificate with, in place of the system's roots.
+     */
+    ca?: string | Buffer
   }
 
   /**

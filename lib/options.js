@@ -81,22 +81,21 @@ function preambleOf(retry) {
 }
 
 /**
- * The `redis` option: a URL, or `{ url, prefix, ttl }`. Rust parses the
- * URL itself; here only the shape is checked, with the forms named. A
- * Sentinel URL is refused by name (not supported yet).
+ * The `redis` option: a URL (`redis://`, `rediss://`, `redis+unix://`,
+ * `redis+sentinel://`), or `{ url, prefix, ttl, ca }` (`ca`: PEM for a
+ * `rediss://` Redis). Rust parses the URL itself; here only the shape is
+ * checked, with the forms named.
  */
 function redisOption(value) {
-  if (value === null || value === undefined) return { redisUrl: undefined, redisPrefix: undefined, redisTtlS: undefined }
-  const form = "a URL like 'redis://127.0.0.1:6379/0' or { url, prefix, ttl }"
-  const { url, prefix, ttl } = typeof value === 'string' ? { url: value } : value
+  if (value === null || value === undefined) return { redisUrl: undefined, redisPrefix: undefined, redisTtlS: undefined, redisCa: undefined }
+  const form = "a URL like 'redis://127.0.0.1:6379/0' or { url, prefix, ttl, ca }"
+  const { url, prefix, ttl, ca } = typeof value === 'string' ? { url: value } : value
   if (typeof value !== 'string' && (typeof value !== 'object' || Array.isArray(value))) fail(`option 'redis' must be ${form}, got ${describe(value)}`)
-  if (typeof url === 'string' && /^rediss?\+sentinel:\/\//i.test(url)) {
-    throw Object.assign(new TypeError(`ssehub: option 'redis': Redis Sentinel URLs (${redact(url)}) are not supported yet; give the current primary's redis:// URL`), { code: INVALID_OPTION })
-  }
-  if (typeof url !== 'string' || !/^(redis|rediss|unix|redis\+unix):\/\//.test(url)) fail(`option 'redis' must be ${form}, got url ${describe(redact(url))}`)
+  if (typeof url !== 'string' || !/^(redis|rediss|unix|redis\+unix|rediss?\+sentinel):\/\//i.test(url)) fail(`option 'redis' must be ${form}, got url ${describe(redact(url))}`)
   if (prefix !== undefined && (typeof prefix !== 'string' || prefix === '')) fail(`option 'redis.prefix' must be a non-empty string, got ${describe(prefix)}`)
   if (ttl !== undefined && !(typeof ttl === 'number' && Number.isInteger(ttl) && ttl >= 1 && ttl <= 2 ** 31)) fail(`option 'redis.ttl' must be a whole number of seconds from 1, got ${describe(ttl)}`)
-  return { redisUrl: url, redisPrefix: prefix, redisTtlS: ttl }
+  if (ca !== undefined && typeof ca !== 'string' && !Buffer.isBuffer(ca)) fail(`option 'redis.ca' must be PEM text (a string or a Buffer), got ${describe(ca)}`)
+  return { redisUrl: url, redisPrefix: prefix, redisTtlS: ttl, redisCa: ca === undefined ? undefined : String(ca) }
 }
 
 /**
@@ -117,7 +116,7 @@ function redact(url) {
     const user = colon < 0 ? '' : url.slice(start, start + colon + 1)
     out = `${url.slice(0, start)}${user}***${url.slice(at)}`
   }
-  return out.replace(/([?&;](?:password|pass)=)[^&;#]*/gi, '$1***')
+  return out.replace(/([?&;](?:[^=&;#]*password|pass)=)[^&;#]*/gi, '$1***')
 }
 
 /** Edit distance, for "did you mean" on a misspelt option. */

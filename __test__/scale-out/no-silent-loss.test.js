@@ -323,11 +323,6 @@ describe('smaller defects (6)', () => {
     }
   })
 
-  test('a Sentinel URL is refused with a coded TypeError', () => {
-    assert.throws(() => new SSE(null, { redis: 'redis+sentinel://127.0.0.1:26379/mymaster' }),
-      (err) => err instanceof TypeError && err.code === 'ERR_SSEHUB_INVALID_OPTION' && /Sentinel/.test(err.message) && /not supported/.test(err.message))
-  })
-
   test('a channel stream with no publish for the TTL leaves nothing in Redis', async () => {
     const node = await addonNode({ redis: { url: redis.url, ttl: 1 }, history: 10 })
     try {

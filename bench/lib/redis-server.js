@@ -41,10 +41,15 @@ class Redis {
     this.child = null
   }
 
-  /** Starts the server; `persist` keeps every write on disk (AOF, always). */
-  async start({ persist = true } = {}) {
+  /**
+   * Starts the server; `persist` keeps every write on disk (AOF, always);
+   * `args` are more of redis-server's options (`--replicaof`, TLS...).
+   */
+  async start({ persist = true, args: extra = [] } = {}) {
+    this.options = { persist, args: extra }
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--daemonize', 'no', '--protected-mode', 'no']
     args.push(...(persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']))
+    args.push(...extra)
     this.child = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     this.log = ''
     this.child.stdout.on('data', (d) => (this.log += d))

@@ -92,6 +92,31 @@ pub async fn engine(
 /// outlive its last publish, in seconds (default a day).
 pub const REDIS_TTL_VAR: &str = "SSEHUB_REDIS_TTL";
 
+/// The environment variable naming a PEM file of CA certificates to
+/// check a `rediss://` Redis with, in place of the system's roots.
+pub const REDIS_CA_VAR: &str = "SSEHUB_REDIS_CA";
+
+/// The CA certificates [`REDIS_CA_VAR`] names, read at start (before any
+/// privilege is dropped).
+fn redis_ca(path: Option<&str>) -> Result<Option<Vec<u8>>, Fail> {
+    let Some(path) = path.filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(path).map_err(|e| {
+        fail(
+            exit::NO_INPUT,
+            format!("{REDIS_CA_VAR}: cannot read {path}: {e}"),
+        )
+    })?;
+    if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(fail(
+            exit::USAGE,
+            format!("{REDIS_CA_VAR}: {path} holds no PEM certificate"),
+        ));
+    }
+    Ok(Some(pem))
+}
+
 /// How long to wait at start for the first connection's outcome: a
 /// Redis that refuses the credentials answers at once; one that cannot be
 /// reached is tried again in the background after this.
@@ -110,6 +135,7 @@ pub async fn bus_for(hub: &Hub, redis: Option<&str>, history: usize) -> Result<A
         prefix: defaults::REDIS_PREFIX.into(),
         history,
         ttl: redis_ttl(std::env::var(REDIS_TTL_VAR).ok().as_deref())?,
+        ca: redis_ca(std::env::var(REDIS_CA_VAR).ok().as_deref())?,
     };
     let bus = RedisBus::start(hub, config).map_err(|e| fail(exit::USAGE, e))?;
     if let Ok(Err(failure)) = tokio::time::timeout(FIRST_CONNECTION, bus.ready()).await {

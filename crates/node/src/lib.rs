@@ -144,6 +144,7 @@ impl NativeHub {
                         ttl: options
                             .redis_ttl_s
                             .map_or(DEFAULT_TTL, Duration::from_secs_f64),
+                        ca: options.redis_ca.clone().map(String::into_bytes),
                     },
                 )
                 .inspect(|bus| report_fatal_start(bus, url, on_event.clone()))

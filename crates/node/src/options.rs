@@ -31,6 +31,9 @@ pub struct HubOptions {
     /// Seconds a channel's Redis keys outlive its last publish (default
     /// a day).
     pub redis_ttl_s: Option<f64>,
+    /// CA certificates (PEM) for a `rediss://` Redis, in place of the
+    /// system's roots.
+    pub redis_ca: Option<String>,
 }
 
 /// ssehub's defaults, as lib/options.js reads them: written once, in
@@ -119,6 +122,7 @@ mod tests {
             redis_url: None,
             redis_prefix: None,
             redis_ttl_s: None,
+            redis_ca: None,
         }
     }
 

@@ -29,11 +29,13 @@
 //! sees messages in that order too, which makes duplicates (an event of
 //! two channels arrives twice) a comparison with the last id delivered.
 //!
-//! Modules: `scripts` (the Lua), `link` (the command connection, error
+//! Modules: `endpoint` (where to connect: a URL, TLS, Sentinel),
+//! `scripts` (the Lua), `link` (the command connection, error
 //! classes), `publisher` (batches and deadlines), `follower` (subscriber,
 //! catch-up, resume and the gap rules), `read` (the read script's
 //! answers).
 
+mod endpoint;
 mod follower;
 mod link;
 mod publisher;
@@ -42,6 +44,7 @@ mod scripts;
 
 use super::{wire, Body, Bus, BusError, BusStats, ErrorCounts, Failure, Message, Receipt};
 use crate::hub::{ClientId, Hub, WeakHub};
+use endpoint::Endpoint;
 use follower::{Control, Follower};
 use link::Link;
 use publisher::{Publish, Settings, PUBLISH_TIMEOUT};
@@ -68,6 +71,9 @@ pub struct RedisConfig {
     pub history: usize,
     /// How long a channel's keys outlive its last publish ([`DEFAULT_TTL`]).
     pub ttl: Duration,
+    /// For TLS (`rediss://`): the CA certificates (PEM) to check Redis's
+    /// certificate with, in place of the system's.
+    pub ca: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -77,22 +83,9 @@ impl std::fmt::Debug for RedisConfig {
             .field("prefix", &self.prefix)
             .field("history", &self.history)
             .field("ttl", &self.ttl)
+            .field("ca", &self.ca.as_ref().map(|_| "(PEM)"))
             .finish()
     }
-}
-
-/// The schemes of a Redis Sentinel URL, refused with a clear message.
-const SENTINEL_SCHEMES: [&str; 2] = ["redis+sentinel://", "rediss+sentinel://"];
-
-/// Why `url` cannot be used, before any connection is tried.
-fn refused_url(url: &str) -> Option<String> {
-    let lower = url.to_ascii_lowercase();
-    SENTINEL_SCHEMES.iter().any(|s| lower.starts_with(s)).then(|| {
-        format!(
-            "Redis Sentinel URLs ('{}') are not supported yet: give the current primary's redis:// URL",
-            redact(url)
-        )
-    })
 }
 
 /// A URL fit to print (logs, errors, `Debug`): its password masked,
@@ -113,23 +106,24 @@ pub fn redact(url: &str) -> String {
     mask_query_secrets(&out)
 }
 
-/// `password=` and `pass=` query values (any case) as `***`.
+/// The values of query parameters named `pass` or ending in `password`
+/// (any case: `password=`, `sentinel_password=`) as `***`.
 fn mask_query_secrets(url: &str) -> String {
     let mut out = String::with_capacity(url.len());
     let mut rest = url;
     while let Some(i) = rest.find(['?', '&', ';']) {
         out.push_str(&rest[..=i]);
         rest = &rest[i + 1..];
-        let lower = rest.get(..9).unwrap_or(rest).to_ascii_lowercase();
-        let Some(name) = ["password=", "pass="]
-            .iter()
-            .find(|n| lower.starts_with(*n))
-        else {
+        let end = rest.find(['&', ';', '#']).unwrap_or(rest.len());
+        let Some((name, _)) = rest[..end].split_once('=') else {
             continue;
         };
-        out.push_str(&rest[..name.len()]);
-        out.push_str("***");
-        rest = &rest[rest.find(['&', ';', '#']).unwrap_or(rest.len())..];
+        let lower = name.to_ascii_lowercase();
+        if lower == "pass" || lower.ends_with("password") {
+            out.push_str(name);
+            out.push_str("=***");
+            rest = &rest[end..];
+        }
     }
     out.push_str(rest);
     out
@@ -272,14 +266,10 @@ impl RedisBus {
     /// background (and again whenever the connection is lost). See
     /// [`RedisBus::ready`] for the first connection's outcome.
     pub fn start(hub: &Hub, config: RedisConfig) -> Result<RedisBus, String> {
-        if let Some(why) = refused_url(&config.url) {
-            return Err(why);
-        }
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| format!("invalid Redis URL '{}': {e}", redact(&config.url)))?;
+        let endpoint = Arc::new(Endpoint::open(&config.url, config.ca.as_deref())?);
         let keys = Keys::new(&config.prefix);
         let shared = Arc::new(Shared::new());
-        let link = Arc::new(Link::new(client.clone()));
+        let link = Arc::new(Link::new(endpoint.clone()));
         let (publishes, publish_rx) = mpsc::unbounded_channel();
         let (control, control_rx) = mpsc::unbounded_channel();
         let watcher = control.clone();
@@ -304,7 +294,7 @@ impl RedisBus {
         ));
         let follower = Follower::new(
             hub.downgrade(),
-            client,
+            endpoint,
             link,
             keys.clone(),
             config.history,
@@ -459,6 +449,7 @@ mod tests {
             prefix: "ssehub:".into(),
             history: 0,
             ttl: DEFAULT_TTL,
+            ca: None,
         }
     }
 
@@ -505,6 +496,10 @@ mod tests {
             ),
             ("redis://h/0?password=", "redis://h/0?password=***"),
             (
+                "redis+sentinel://s/m?sentinel_password=hunter2&x=1",
+                "redis+sentinel://s/m?sentinel_password=***&x=1",
+            ),
+            (
                 "redis://h/0?bypass=1&passwordless=1",
                 "redis://h/0?bypass=1&passwordless=1",
             ),
@@ -523,22 +518,6 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("ssehub:"), "{shown}");
-    }
-
-    #[test]
-    fn a_sentinel_url_is_refused_by_name() {
-        let hub = Hub::new(crate::hub::HubConfig {
-            heartbeat: None,
-            ..crate::hub::HubConfig::default()
-        });
-        let Err(e) = RedisBus::start(&hub, config("redis+sentinel://:pw@h:26379/mymaster")) else {
-            panic!("a Sentinel URL was taken");
-        };
-        assert!(
-            e.contains("Sentinel") && e.contains("not supported yet"),
-            "{e}"
-        );
-        assert!(!e.contains("pw@"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //!
 //! What Redis still holds is always delivered, gap or not.
 
+use super::endpoint::Endpoint;
 use super::link::Link;
 use super::read::{read, read_many, Ask, Read};
 use super::{Keys, Shared, EXCHANGE_TIMEOUT};
@@ -66,7 +67,7 @@ struct Watched {
 
 pub(super) struct Follower {
     hub: WeakHub,
-    client: redis::Client,
+    endpoint: Arc<Endpoint>,
     link: Arc<Link>,
     keys: Keys,
     history: usize,
@@ -95,7 +96,7 @@ impl Follower {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         hub: WeakHub,
-        client: redis::Client,
+        endpoint: Arc<Endpoint>,
         link: Arc<Link>,
         keys: Keys,
         history: usize,
@@ -104,7 +105,7 @@ impl Follower {
     ) -> Follower {
         Follower {
             hub,
-            client,
+            endpoint,
             link,
             keys,
             history,
@@ -145,12 +146,18 @@ impl Follower {
 
     /// One subscriber connection, from connect to loss.
     async fn follow(&mut self, control: &mut mpsc::UnboundedReceiver<Control>) -> Ended {
-        let pubsub =
-            match tokio::time::timeout(EXCHANGE_TIMEOUT, self.client.get_async_pubsub()).await {
-                Ok(Ok(p)) => p,
-                Ok(Err(e)) => return Ended::Lost(super::link::classify(&e)),
-                Err(_) => return Ended::Lost(super::link::timed_out("connecting")),
-            };
+        let connect = async {
+            let client = self.endpoint.client().await?;
+            client
+                .get_async_pubsub()
+                .await
+                .map_err(|e| super::link::classify(&e))
+        };
+        let pubsub = match tokio::time::timeout(EXCHANGE_TIMEOUT, connect).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(failure)) => return Ended::Lost(failure),
+            Err(_) => return Ended::Lost(super::link::timed_out("connecting")),
+        };
         let (mut sink, stream) = pubsub.split();
         let mut stream = Box::pin(stream);
         // Joins and leaves while we were away: the set to subscribe now.

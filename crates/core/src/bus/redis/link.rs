@@ -6,11 +6,13 @@
 //! written to a connection Redis may be stalled on; the next exchange
 //! makes a new one.
 
+use super::endpoint::Endpoint;
 use super::scripts::{Lua, Scripts};
 use crate::bus::{Failure, FailureClass};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ErrorKind, RedisError, ServerErrorKind, Value};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::time::timeout_at;
 
@@ -30,7 +32,7 @@ struct Clock {
 }
 
 pub(super) struct Link {
-    client: redis::Client,
+    endpoint: Arc<Endpoint>,
     scripts: Scripts,
     live: tokio::sync::Mutex<Option<Live>>,
     made: AtomicU64,
@@ -38,9 +40,9 @@ pub(super) struct Link {
 }
 
 impl Link {
-    pub(super) fn new(client: redis::Client) -> Link {
+    pub(super) fn new(endpoint: Arc<Endpoint>) -> Link {
         Link {
-            client,
+            endpoint,
             scripts: Scripts::new(),
             live: tokio::sync::Mutex::new(None),
             made: AtomicU64::new(0),
@@ -68,8 +70,8 @@ impl Link {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(None)
             .set_response_timeout(None);
-        let mut conn = self
-            .client
+        let client = self.endpoint.client().await?;
+        let mut conn = client
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| classify(&e))?;
@@ -170,7 +172,10 @@ impl Link {
         if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) {
             return Exchange::NoScript;
         }
-        if e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
+        // READONLY: a failover made this Redis a replica; the next
+        // connection asks the endpoint for the primary again.
+        let demoted = e.code() == Some("READONLY");
+        if demoted || e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error() {
             self.drop_live(live).await;
         }
         Exchange::Failed(classify(e))
