@@ -8,7 +8,7 @@
 //                     [--burst=1000] [--paced-seconds=10] [--rate=10]
 //                     [--size=100] [--idle-clients=19000] [--no-idle]
 //                     [--burst-timeout=60] [--loadgen-threads=1] [--repeat=1]
-//                     [--scale-clients=2000] [--no-scale]
+//                     [--scale-clients=2000] [--no-scale] [--no-bus]
 //                     [--growth=1000,5000,10000,19000] [--no-growth] [--out=DIR]
 //   node bench/run.js --render=bench/results.json   (rewrite the report only)
 
@@ -19,6 +19,7 @@ const path = require('node:path')
 const { JsonChild, sample, adopt, killOwned } = require('./lib/proc')
 const { writeReport } = require('./lib/report')
 const { runScaleOut } = require('./lib/scale')
+const { runBus } = require('./lib/bus')
 
 const BENCH = __dirname
 const LOADGEN_DIR = path.join(BENCH, 'loadgen')
@@ -52,6 +53,8 @@ const DEFAULTS = {
   repeat: 1,
   scaleClients: 2000,
   scale: true,
+  bus: true,
+  quickBus: false,
   growth: [1000, 5000, 10000, 19000],
   baseline: null,
 }
@@ -79,7 +82,7 @@ function baselineServers(dir) {
 /** The servers of the "cost as work grows" table. */
 const GROWTH_SERVERS = ['ssehub-broadcast', 'ssehub-dropin', 'channels', 'ceiling']
 
-const QUICK = { clients: [1000], burst: 200, pacedSeconds: 5, idleClients: 2000, burstTimeout: 20, scaleClients: 500, growth: [1000, 2000] }
+const QUICK = { clients: [1000], burst: 200, pacedSeconds: 5, idleClients: 2000, burstTimeout: 20, scaleClients: 500, growth: [1000, 2000], quickBus: true }
 
 function parseArgs(argv) {
   const options = { ...DEFAULTS }
@@ -92,9 +95,10 @@ function parseArgs(argv) {
   if (given.quick) Object.assign(options, QUICK)
   if (given.noIdle) options.idle = false
   if (given.noScale) options.scale = false
+  if (given.noBus) options.bus = false
   if (given.noGrowth) options.growth = []
   for (const [key, value] of Object.entries(given)) {
-    if (key === 'quick' || key === 'noIdle' || key === 'noScale' || key === 'noGrowth') continue
+    if (key === 'quick' || key === 'noIdle' || key === 'noScale' || key === 'noBus' || key === 'noGrowth') continue
     if (!(key in DEFAULTS)) throw new Error(`unknown option --${key}`)
     options[key] = convert(key, value)
   }
@@ -401,6 +405,7 @@ async function runSuite(options) {
   if (options.scale) {
     results.scale = await runScaleOut({ options, log, startServer, connectClients, burstPhase, pacedPhase })
   }
+  if (options.bus) results.bus = await runBus({ options, log })
   return results
 }
 

@@ -229,6 +229,54 @@ function scaleSection(scale, options) {
   return lines.join('\n')
 }
 
+/** The bus bars: publish rate through one Redis, and the hop's latency. */
+function busBars(bus) {
+  if (!bus || bus.skip) return []
+  const rate = (mode, publishers) => {
+    const r = bus.rates.find((x) => x.mode === mode && x.publishers === publishers)
+    return r && !r.failed ? r.eventsPerSecond : null
+  }
+  const { hop, alone } = bus.latency
+  const added = hop.p50Us !== null && alone.p50Us !== null ? hop.p50Us - alone.p50Us : null
+  return [
+    ['bus: events/s published through one Redis by 3 nodes (pipelined)', rate('pipelined', 3), (v) => `${int(v)} (1 node: ${int(rate('pipelined', 1))})`, '≥ 50,000', (v) => v >= 50_000],
+    [`bus: p50 added between nodes by Redis at ${int(hop.rate)} events/s`, added, (v) => `${fixed(v / 1000, 2)} ms (${ms(hop.p50Us)} vs ${ms(alone.p50Us)} alone)`, '≤ 1 ms', (v) => v <= 1000],
+    ['bus: a three-master Redis Cluster / one Redis (pipelined)', null, () => 'n/a', '≥ 2.5x', () => false],
+  ]
+}
+
+function busSection(bus) {
+  if (!bus) return ''
+  const lines = ['## The bus: publishing through Redis', '']
+  if (bus.skip) return [...lines, `Not measured: ${bus.skip}.`].join('\n')
+  lines.push(
+    `Nodes are ssehub addon processes (\`history: ${bus.history}\`, ${bus.size}-byte events) on one redis-server ${bus.redis} the run starts (no persistence), ` +
+      'all on this machine, which runs Redis, the nodes and the receiving client on the same cores. ' +
+      'Publishers publish to one channel at once; a client of another node receives every event (checked). ' +
+      'Pipelined: 512 publishes in flight per node (the bus sends what waits as one script call); awaited: each publish waits for the one before. ' +
+      "Events/s is over the slowest publisher's time; Redis CPU is redis-server's share of one core meanwhile.",
+    '',
+    '| publishing | nodes | events/s | Redis CPU | failed | delivered |',
+    '|---|---:|---:|---:|---:|---:|'
+  )
+  for (const r of bus.rates) {
+    lines.push(`| ${r.mode} | ${r.publishers} | ${int(r.eventsPerSecond)} | ${pct(r.redisCpu)} | ${int(r.failed)} | ${int(r.delivered)} / ${int(r.published)} |`)
+  }
+  const { hop, alone } = bus.latency
+  lines.push(
+    '',
+    `Publish-to-delivery at ${int(hop.rate)} events/s (each event carries its publish time; the receiving client is this process):`,
+    '',
+    '| path | p50 ms | p99 ms | max ms | received | Redis CPU |',
+    '|---|---:|---:|---:|---:|---:|',
+    `| published on one node, received on another, through Redis | ${ms(hop.p50Us)} | ${ms(hop.p99Us)} | ${ms(hop.maxUs)} | ${int(hop.received)} / ${int(hop.sent)} | ${pct(hop.redisCpu)} |`,
+    `| one node alone, no Redis | ${ms(alone.p50Us)} | ${ms(alone.p99Us)} | ${ms(alone.maxUs)} | ${int(alone.received)} / ${int(alone.sent)} | — |`,
+    '',
+    `Redis Cluster: not measured (${bus.cluster.skip}).`
+  )
+  return lines.join('\n')
+}
+
 /** The issue's targets, each with its measured value and PASS/MISS. */
 function targets(report) {
   const { results, options } = report
@@ -263,6 +311,7 @@ function targets(report) {
       ['RSS per idle connection, ssehub addon (broadcast server)', rss('ssehub-broadcast'), (v) => `${fixed(v, 2)} KiB`, '≤ 6 KiB', (v) => v <= 6],
       [`RSS per idle connection, ssehub daemon${results.idle && results.idle.connect ? ` (${int(results.idle.connect.established)} idle)` : ''}`, idle, (v) => `${fixed(v, 2)} KiB`, '≤ 3 KiB', (v) => v <= 3],
       ...scaleBars(results.scale),
+      ...busBars(results.bus),
     ],
   }
 }
@@ -332,7 +381,7 @@ function renderMarkdown(report) {
       connectTable(results, clients, shown)
     )
   }
-  sections.push('', idleSection(results.idle, options), '', growthSection(results.growth, shown), '', scaleSection(results.scale, options), '')
+  sections.push('', idleSection(results.idle, options), '', growthSection(results.growth, shown), '', scaleSection(results.scale, options), '', busSection(results.bus), '')
   return sections.join('\n')
 }
 
