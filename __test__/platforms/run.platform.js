@@ -1,0 +1,215 @@
+'use strict'
+// Each platform package run where this machine can run it (see
+// scripts/platforms/runtimes.js): linux-x64-gnu on this Node.js,
+// linux-arm64-gnu under qemu, linux-{x64,arm64}-musl on a musl Node.js
+// through musl's own loader, win32-x64-gnu under wine. For each:
+//
+// - an app in a temp folder whose node_modules holds ssehub (its JS, no
+//   addon of its own) and the platform package, run on that platform's
+//   Node.js: require('ssehub') loads the package's addon, and an event
+//   sent through `new SSE(server)` and a broadcast reach a client; the
+//   platform naming there picks the package and its daemon binary.
+// - the package's daemon in demo mode, reached from here: the hello event,
+//   then numbered messages whose random strings are the Go original's.
+//
+// Every server listens on a free loopback port and is stopped whatever
+// happens. macOS cannot run here (darwin.platform.js checks those files).
+const { test, after } = require('node:test')
+const assert = require('node:assert/strict')
+const { spawn, spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const http = require('node:http')
+const os = require('node:os')
+const path = require('node:path')
+const { ROOT, TARGETS, dirOf, artifacts, notBuilt } = require('./common')
+const { runtime } = require('../../scripts/platforms/runtimes')
+
+const VECTORS = new Map(
+  fs.readFileSync(path.join(ROOT, '__test__', 'fixtures', 'mpetazzoni-random-vectors.tsv'), 'latin1')
+    .split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split('\t'))
+)
+// Emulated Node.js starts slowly (qemu: seconds; wine: its first start).
+const SLOW_MS = 120000
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ssehub-platforms-'))
+const children = new Set()
+const wineservers = new Set()
+after(() => {
+  for (const child of children) stop(child)
+  for (const [server, env] of wineservers) spawnSync(server, ['-k'], { env, stdio: 'ignore' })
+  fs.rmSync(tmp, { recursive: true, force: true })
+})
+
+function stop(child) {
+  if (child.exitCode === null && child.signalCode === null) {
+    try {
+      child.kill('SIGKILL')
+    } catch {}
+  }
+  children.delete(child)
+}
+
+/** Runs argv with stdout and stderr into a file (wine's Node.js cannot write to a pipe). */
+function launch(argv, { cwd, env, log }) {
+  const fd = fs.openSync(log, 'w')
+  const child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', fd, fd] })
+  fs.closeSync(fd)
+  children.add(child)
+  child.on('exit', () => children.delete(child))
+  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+  return child
+}
+
+function copyDir(from, to, filter = () => true) {
+  fs.mkdirSync(to, { recursive: true })
+  for (const entry of fs.readdirSync(from, { withFileTypes: true })) {
+    if (!filter(entry.name)) continue
+    const a = path.join(from, entry.name)
+    const b = path.join(to, entry.name)
+    if (entry.isDirectory()) copyDir(a, b)
+    else fs.copyFileSync(a, b)
+  }
+}
+
+/** An app folder: node_modules/ssehub (JS only) and node_modules/@ssehub/<platform>. */
+function appFor(t) {
+  const app = path.join(tmp, t.name)
+  const mod = path.join(app, 'node_modules', 'ssehub')
+  fs.mkdirSync(mod, { recursive: true })
+  for (const file of ['package.json', 'index.js', 'index.mjs', 'binding.js', 'LICENSE']) fs.copyFileSync(path.join(ROOT, file), path.join(mod, file))
+  for (const dir of ['lib', 'bin']) copyDir(path.join(ROOT, dir), path.join(mod, dir))
+  const pkg = path.join(app, 'node_modules', '@ssehub', t.name)
+  copyDir(dirOf(t), pkg, (name) => name !== 'README.md')
+  fs.chmodSync(path.join(pkg, t.daemon), 0o755)
+  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
+  fs.writeFileSync(path.join(app, 'app.js'), APP)
+  return app
+}
+
+// The app, run on the platform's Node.js; it writes what it saw to
+// result.json (relative paths: under wine the folder is a Z: path).
+const APP = `
+const fs = require('node:fs')
+const http = require('node:http')
+const path = require('node:path')
+const result = { platform: process.platform, arch: process.arch, node: process.version }
+const rel = (file) => path.relative(process.cwd(), file).split(path.sep).join('/')
+const done = (extra) => { fs.writeFileSync('result.json', JSON.stringify({ ...result, ...extra })); process.exit(0) }
+setTimeout(() => done({ error: 'timed out' }), 90000).unref()
+try {
+  const SSE = require('ssehub')
+  const platform = require(path.join(path.dirname(require.resolve('ssehub')), 'lib', 'platform.js'))
+  result.triple = platform.platformTriple()
+  result.daemon = rel(platform.daemonBinaryPath())
+  const server = http.createServer((req, res) => res.end('app'))
+  server.listen(0, '127.0.0.1', () => {
+    const sse = new SSE(server, { path: '/sse' })
+    sse.on('connection', (client) => {
+      client.send({ event: 'greeting', id: '7', data: 'hello from ' + process.platform + '-' + process.arch })
+      setTimeout(() => { result.broadcastCount = sse.broadcast('to all') }, 50)
+    })
+    http.get({ host: '127.0.0.1', port: server.address().port, path: '/sse' }, (res) => {
+      result.status = res.statusCode
+      result.type = res.headers['content-type']
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk) => {
+        body += chunk
+        if (body.includes('data: to all\\n\\n')) {
+          result.addons = Object.keys(require.cache).filter((k) => k.endsWith('.node')).map(rel)
+          res.destroy()
+          done({ body })
+        }
+      })
+    }).on('error', (err) => done({ error: String(err) }))
+  })
+} catch (err) {
+  done({ error: String(err && err.stack || err) })
+}
+`
+
+/** GET http://127.0.0.1:port/path until the response ends (or `until` the text so far). */
+function fetchText(port, target, timeoutMs = SLOW_MS) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: target, timeout: timeoutMs, agent: false }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c) => (body += c))
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }))
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)))
+    req.on('error', reject)
+  })
+}
+
+/** Waits until `file` matches `re` (or the child exits, or the time is up). */
+async function waitForLog(file, re, child, timeoutMs = SLOW_MS) {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : ''
+    const m = re.exec(text)
+    if (m) return m
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited (${child.exitCode ?? child.signalCode}) before ${re}: ${text}`)
+    if (Date.now() > end) throw new Error(`no ${re} in ${timeoutMs} ms: ${text}`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+// macOS runs only on a macOS machine (a CI runner): then natively.
+const RUNNABLE = TARGETS.filter((t) => t.os !== 'darwin' || process.platform === 'darwin')
+
+for (const t of RUNNABLE) {
+  const rt = runtime(t.name)
+  const files = artifacts(t)
+  const skip = !files ? notBuilt(t) : rt.skip
+  if (rt.wineserver) wineservers.add([rt.wineserver, rt.env])
+
+  test(`${t.pkg}: require('ssehub') on ${rt.describe || 'its Node.js'} loads the package's addon and streams through new SSE(server)`, { skip, timeout: SLOW_MS + 30000 }, async () => {
+    const app = appFor(t)
+    const child = launch([...rt.node, 'app.js'], { cwd: app, env: rt.env, log: path.join(app, 'app.log') })
+    const exit = await child.exited
+    const log = fs.readFileSync(path.join(app, 'app.log'), 'utf8')
+    assert.ok(fs.existsSync(path.join(app, 'result.json')), `no result (exit ${JSON.stringify(exit)}): ${log}`)
+    const r = JSON.parse(fs.readFileSync(path.join(app, 'result.json'), 'utf8'))
+    assert.equal(r.error, undefined, `${r.error}\n${log}`)
+    assert.equal(r.platform, t.os)
+    assert.equal(r.arch, t.cpu)
+    assert.equal(r.triple, t.name, 'lib/platform.js names this platform on its own Node.js')
+    assert.deepEqual(r.addons, [`node_modules/@ssehub/${t.name}/${t.addon}`], 'the addon came from the platform package')
+    assert.equal(r.daemon, `node_modules/@ssehub/${t.name}/${t.daemon}`, 'the daemon binary is the package\'s')
+    assert.equal(r.status, 200)
+    assert.match(r.type, /^text\/event-stream/)
+    assert.match(r.body, new RegExp(`event: greeting\\nid: 7\\ndata: hello from ${t.os}-${t.cpu}\\n\\n`))
+    assert.match(r.body, /\ndata: to all\n\n$/)
+    assert.equal(r.broadcastCount, 1)
+    console.log(`${t.name}: ${r.node} on ${rt.describe}: ${JSON.stringify(r.body)}`)
+  })
+
+  test(`${t.pkg}: ${t.daemon} demo on ${rt.describe || 'its platform'} streams the hello event and the original's messages`, { skip, timeout: SLOW_MS + 30000 }, async () => {
+    const dir = fs.mkdtempSync(path.join(tmp, `${t.name}-demo-`))
+    const daemon = path.join(dir, t.daemon)
+    fs.copyFileSync(files.daemon, daemon)
+    fs.chmodSync(daemon, 0o755)
+    const log = path.join(dir, 'daemon.log')
+    const env = { ...rt.env, PORT: '0', HOST: '127.0.0.1', SSEHUB_DEMO_INTERVAL_MS: '20' }
+    const child = launch([...rt.exec(rt.wine ? t.daemon : daemon), 'demo'], { cwd: dir, env, log })
+    try {
+      const port = Number((await waitForLog(log, /Starting sse-server at :(\d+) \.\.\./, child))[1])
+      const r = await fetchText(port, '/stream?count=3')
+      assert.equal(r.status, 200)
+      assert.equal(r.headers['content-type'], 'text/event-stream')
+      assert.match(r.body, /^id: hello\ndata: Hello, 127\.0\.0\.1:\d+!\n\n/)
+      const got = [...r.body.matchAll(/id: message-(\d+)\ndata: \{\ndata: {3}"time": (\d+),\ndata: {3}"random": "([^"]*)"\ndata: \}\n\n/g)]
+      assert.deepEqual(got.map((m) => m[1]), ['1', '2', '3'], r.body)
+      for (const m of got) assert.equal(m[3], VECTORS.get(m[1]), `message-${m[1]}'s random string is the Go original's`)
+      assert.ok(Math.abs(Number(got[0][2]) - Date.now() / 1000) < 60, 'time is the current unix time')
+      const status = await fetchText(port, '/status')
+      assert.equal(status.status, 200)
+      assert.doesNotThrow(() => JSON.parse(status.body), status.body)
+      console.log(`${t.name}: ${t.daemon} demo on ${rt.describe}: ${got.length} messages`)
+    } finally {
+      stop(child)
+    }
+  })
+}
