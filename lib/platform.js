@@ -10,14 +10,28 @@ let musl = null
 
 /**
  * Whether this Linux runs on musl (Alpine), asked once: on Deno from
- * `Deno.build.env` (no permission needed); else from the text of `ldd` (a
- * file read, well under a millisecond; `process.report` costs ~8 ms a call
- * and needs `--allow-sys` on Deno), else from Node's report, else glibc.
+ * `Deno.build.env` (no permission needed); else from the libc this very
+ * process loaded (/proc/self/maps: a musl Node.js on a glibc system, or the
+ * reverse, gets its own kind); else from the text of `ldd` (a file read,
+ * well under a millisecond; `process.report` costs ~8 ms a call and needs
+ * `--allow-sys` on Deno), else from Node's report, else glibc.
  */
 function isMusl() {
   if (process.platform !== 'linux') return false
-  if (musl === null) musl = muslFromDeno() ?? muslFromLdd() ?? muslFromReport() ?? false
+  if (musl === null) musl = muslFromDeno() ?? muslFromMaps() ?? muslFromLdd() ?? muslFromReport() ?? false
   return musl
+}
+
+/** The C library mapped into this process: musl's loader, or glibc's libc.so.6; null if unknown. */
+function muslFromMaps() {
+  try {
+    const maps = fs.readFileSync('/proc/self/maps', 'latin1')
+    if (/\/(ld-musl-[^/\s]*|libc\.musl-[^/\s]*)$/m.test(maps)) return true
+    if (/\/libc(\.so\.6|-2\.[0-9.]+\.so)$/m.test(maps)) return false
+    return null
+  } catch {
+    return null
+  }
 }
 
 function muslFromDeno() {
@@ -42,10 +56,17 @@ function muslFromReport() {
   }
 }
 
+/**
+ * The napi-rs platform name. Windows x64 is `win32-x64-gnu`: the prebuilt
+ * package is a MinGW build (cross-built with zig; the MSVC CRT and SDK
+ * cannot be fetched where the packages are built), which any Windows
+ * Node.js loads; a source build there takes the same name. Other Windows
+ * CPUs keep napi-rs's `-msvc` (built from source only).
+ */
 function platformTriple() {
   const { platform, arch } = process
   if (platform === 'linux') return `linux-${arch}-${isMusl() ? 'musl' : 'gnu'}`
-  if (platform === 'win32') return `win32-${arch}-msvc`
+  if (platform === 'win32') return `win32-${arch}-${arch === 'x64' ? 'gnu' : 'msvc'}`
   return `${platform}-${arch}`
 }
 
@@ -132,6 +153,7 @@ function daemonBinaryPath() {
 }
 
 module.exports = {
+  isMusl,
   platformTriple,
   localAddonPath,
   localDaemonPath,

@@ -11,6 +11,8 @@
 // - os/cpu/libc: the package.json fields npm picks the package by.
 // - glibc:   the glibc floor the binaries are built for (checked from their
 //            GLIBC_ symbol versions by the platform suite).
+// - macos:   the oldest macOS they declare (LC_BUILD_VERSION minos): Rust's
+//            defaults for the two targets.
 // - exe:     the daemon binary's suffix inside the package.
 // - dylib:   the file cargo leaves for the addon crate.
 const TARGETS = [
@@ -58,6 +60,7 @@ const TARGETS = [
     zig: 'x86_64-apple-darwin',
     os: 'darwin',
     cpu: 'x64',
+    macos: '10.12',
     title: 'macOS x64 (Intel)',
   },
   {
@@ -66,6 +69,7 @@ const TARGETS = [
     zig: 'aarch64-apple-darwin',
     os: 'darwin',
     cpu: 'arm64',
+    macos: '11.0',
     title: 'macOS arm64 (Apple silicon)',
   },
   {
