@@ -217,7 +217,8 @@ function runtime(name, { fetch = false } = {}) {
       const libs = path.dirname(loader)
       return {
         node: [...prefix, loader, '--library-path', libs, node],
-        exec: (bin) => [...prefix, loader, '--library-path', libs, bin],
+        // A static-pie daemon runs as it is; a dynamic one through the loader.
+        exec: (bin) => (fs.readFileSync(bin).includes(`/lib/ld-musl-${arch}.so.1`) ? [...prefix, loader, '--library-path', libs, bin] : [...prefix, bin]),
         env: process.env,
         describe: `${WHEEL} (musllinux ${arch}) through Debian 13's musl 1.2.5 loader${prefix.length ? ' under qemu' : ''}`,
       }
