@@ -125,7 +125,8 @@ declare namespace SSE {
      * Redis errors met, by class: each publish refused and each
      * connection attempt that failed. `unavailable`: down, unreachable,
      * too slow; `oom`: out of memory; `auth`: password or ACL user
-     * refused; `cluster`: a Redis Cluster (not supported yet); `other`.
+     * refused; `cluster`: a Redis Cluster redirecting (its slot
+     * moving) or down; `other`.
      */
     errors: { unavailable: number, oom: number, auth: number, cluster: number, other: number }
     /** Events delivered from the streams after a reconnect. */

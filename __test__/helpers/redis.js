@@ -2,7 +2,7 @@
 // The scale-out tests' helpers: a real Redis (scripts/redis-server.js) and
 // the SSE events of a stream body.
 
-const { haveRedis, startRedis, freePort } = require('../../bench/lib/redis-server')
+const { haveRedis, startRedis, startCluster, freePort } = require('../../bench/lib/redis-server')
 
 /** The SSE events of a stream body, as `{ id, event, data }`. */
 function events(body) {
@@ -21,4 +21,4 @@ function events(body) {
   return out
 }
 
-module.exports = { haveRedis, startRedis, freePort, events }
+module.exports = { haveRedis, startRedis, startCluster, freePort, events }

@@ -328,10 +328,10 @@ describe('smaller defects (6)', () => {
     try {
       await node.sse.publish('short-lived', 'x')
       await node.sse.broadcast('y')
-      assert.match(await redis.command('EXISTS', 'ssehub:ch:short-lived'), /^:1/)
+      assert.match(await redis.command('EXISTS', '{ssehub:}ch:short-lived'), /^:1/)
       await sleep(2200)
-      assert.match(await redis.command('EXISTS', 'ssehub:ch:short-lived'), /^:0/)
-      assert.match(await redis.command('EXISTS', 'ssehub:all'), /^:0/)
+      assert.match(await redis.command('EXISTS', '{ssehub:}ch:short-lived'), /^:0/)
+      assert.match(await redis.command('EXISTS', '{ssehub:}all'), /^:0/)
     } finally {
       await node.stop()
     }

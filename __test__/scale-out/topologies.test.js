@@ -208,7 +208,9 @@ describe('Sentinel: redis+sentinel:// follows a failover', () => {
         }
       }
       for (let i = 0; i < 20; i++) await publish(`before${i}`)
-      assert.match(await sentinel.command('SENTINEL', 'FAILOVER', 'mymaster'), /^\+OK/)
+      // Right after it found the replica, Sentinel may not trust it yet
+      // (NOGOODSLAVE): ask until it starts the failover.
+      await until(async () => /^\+OK/.test(await sentinel.command('SENTINEL', 'FAILOVER', 'mymaster')), 20000, 'Sentinel to start a failover')
       // Until the replica has taken over and the nodes follow it.
       const deadline = Date.now() + 20000
       for (let i = 0; Date.now() < deadline; i++) {
@@ -256,11 +258,12 @@ describe('ACL users', () => {
   let redis
   before(async () => {
     redis = await startRedis({ persist: false })
-    // The permissions the README lists, on the prefix's keys and channels.
+    // The permissions the README lists, on the prefix's keys and channels
+    // (the prefix is a hash tag: {ssehub:}).
     const needed = ['+evalsha', '+script|load', '+time', '+info', '+ping', '+subscribe', '+unsubscribe',
       '+mget', '+set', '+get', '+xadd', '+xrevrange', '+expire', '+publish']
-    await redis.command('ACL', 'SETUSER', 'app', 'on', '>app-secret', '~ssehub:*', '&ssehub:*', ...needed)
-    await redis.command('ACL', 'SETUSER', 'short', 'on', '>short-secret', '~ssehub:*', '&ssehub:*', ...needed.filter((p) => p !== '+script|load'))
+    await redis.command('ACL', 'SETUSER', 'app', 'on', '>app-secret', '~{ssehub:}*', '&{ssehub:}*', ...needed)
+    await redis.command('ACL', 'SETUSER', 'short', 'on', '>short-secret', '~{ssehub:}*', '&{ssehub:}*', ...needed.filter((p) => p !== '+script|load'))
   })
   after(() => redis.stop())
 

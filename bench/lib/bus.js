@@ -11,12 +11,16 @@
 // - Publish-to-delivery latency at a paced rate: published on one node,
 //   received by a client of another, against a node alone (no Redis)
 //   whose own client receives. Each event carries its publish time.
+// - The same pipelined rate on a three-master Redis Cluster, its CPU
+//   summed over the masters.
+//
+// A "redis" here is where the nodes connect: `{ url, flush(), pids }`.
 
 const { fork } = require('node:child_process')
 const http = require('node:http')
 const path = require('node:path')
 const { sample } = require('./proc')
-const { haveRedis, startRedis } = require('./redis-server')
+const { haveRedis, startRedis, startCluster } = require('./redis-server')
 
 const NODE = path.join(__dirname, '..', 'servers', 'bus-node.js')
 const HISTORY = 1000
@@ -89,9 +93,22 @@ async function until(check, ms) {
   return check()
 }
 
+const one = (redis) => ({ url: redis.url, flush: () => redis.command('FLUSHALL'), pids: [redis.child.pid] })
+const many = (cluster) => ({
+  url: cluster.url,
+  flush: () => Promise.all(cluster.nodes.map((n) => n.command('FLUSHALL'))),
+  pids: cluster.nodes.map((n) => n.child.pid),
+})
+
+/** CPU seconds the servers used so far, summed; null if unknown. */
+function cpuOf(redis) {
+  const samples = redis.pids.map(sample)
+  return samples.every(Boolean) ? samples.reduce((sum, s) => sum + s.cpuSeconds, 0) : null
+}
+
 /** Publish rate with `publishers` nodes, `window` in flight each. */
 async function publishRate(redis, publishers, window, perNode) {
-  await redis.command('FLUSHALL')
+  await redis.flush()
   const nodes = []
   try {
     const receiver = await startNode(redis)
@@ -106,11 +123,11 @@ async function publishRate(redis, publishers, window, perNode) {
     for (const n of nodes.slice(1)) await n.ask({ publish: { count: 10, window: 10, size: SIZE } })
     await until(() => client.events >= 1 + 10 * publishers, 5000)
     const before = client.events
-    const cpu0 = sample(redis.child.pid)
+    const cpu0 = cpuOf(redis)
     const started = process.hrtime.bigint()
     const reports = await Promise.all(nodes.slice(1).map((n) => n.ask({ publish: { count: perNode, window, size: SIZE } })))
     const wall = Number(process.hrtime.bigint() - started) / 1e9
-    const cpu1 = sample(redis.child.pid)
+    const cpu1 = cpuOf(redis)
     const published = reports.reduce((s, r) => s + r.published, 0)
     const failed = reports.reduce((s, r) => s + r.failed, 0)
     const seconds = Math.max(...reports.map((r) => r.seconds))
@@ -122,7 +139,7 @@ async function publishRate(redis, publishers, window, perNode) {
       published,
       failed,
       eventsPerSecond: published / seconds,
-      redisCpu: cpu0 && cpu1 ? (cpu1.cpuSeconds - cpu0.cpuSeconds) / wall : null,
+      redisCpu: cpu0 !== null && cpu1 !== null ? (cpu1 - cpu0) / wall : null,
       delivered: client.events - before,
     }
   } finally {
@@ -134,7 +151,7 @@ const percentile = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length
 
 /** Paced publish-to-delivery latency: through Redis between two nodes, or on one node alone. */
 async function latency(redis, rate, seconds) {
-  if (redis) await redis.command('FLUSHALL')
+  if (redis) await redis.flush()
   const nodes = []
   try {
     const receiver = await startNode(redis)
@@ -146,11 +163,11 @@ async function latency(redis, rate, seconds) {
       await publisher.ask({ publish: { count: 1, window: 1, size: SIZE } })
       await new Promise((r) => setTimeout(r, 20))
     }
-    const cpu0 = redis && sample(redis.child.pid)
+    const cpu0 = redis && cpuOf(redis)
     const started = Date.now()
     const { sent } = await publisher.ask({ paced: { rate, seconds } })
     await until(() => client.latenciesUs.length >= sent, 10000)
-    const cpu1 = redis && sample(redis.child.pid)
+    const cpu1 = redis && cpuOf(redis)
     client.request.destroy()
     const sorted = client.latenciesUs.slice().sort((a, b) => a - b)
     return {
@@ -160,7 +177,7 @@ async function latency(redis, rate, seconds) {
       p50Us: percentile(sorted, 50),
       p99Us: percentile(sorted, 99),
       maxUs: sorted.at(-1) ?? null,
-      redisCpu: cpu0 && cpu1 ? (cpu1.cpuSeconds - cpu0.cpuSeconds) / ((Date.now() - started) / 1000) : null,
+      redisCpu: cpu0 && cpu1 ? (cpu1 - cpu0) / ((Date.now() - started) / 1000) : null,
     }
   } finally {
     for (const n of nodes) await n.stop()
@@ -170,7 +187,8 @@ async function latency(redis, rate, seconds) {
 async function runBus({ options, log }) {
   if (!haveRedis()) return { skip: 'redis-server is not installed' }
   const sizes = options.quickBus ? QUICK : FULL
-  const redis = await startRedis({ persist: false })
+  const server = await startRedis({ persist: false })
+  const redis = one(server)
   try {
     const rates = []
     for (const [mode, window, perNode] of [['pipelined', 512, sizes.pipelined], ['awaited', 1, sizes.awaited]]) {
@@ -185,16 +203,27 @@ async function runBus({ options, log }) {
     const hop = await latency(redis, sizes.rate, sizes.seconds)
     const alone = await latency(null, sizes.rate, sizes.seconds)
     log(`  p50 ${hop.p50Us} µs vs ${alone.p50Us} µs alone; p99 ${hop.p99Us} vs ${alone.p99Us}`)
+    const version = (await server.command('INFO', 'server')).match(/redis_version:(\S+)/)?.[1] ?? null
+    await server.stop()
+    log('bus: 3 nodes publishing, pipelined, on a three-master Redis Cluster ...')
+    const cluster = await startCluster({ masters: 3 })
+    let onCluster
+    try {
+      onCluster = await publishRate(many(cluster), 3, 512, Math.round(sizes.pipelined / 3))
+    } finally {
+      await cluster.stop()
+    }
+    log(`  ${Math.round(onCluster.eventsPerSecond)} events/s, masters' CPU ${onCluster.redisCpu?.toFixed(2)}`)
     return {
-      redis: (await redis.command('INFO', 'server')).match(/redis_version:(\S+)/)?.[1] ?? null,
+      redis: version,
       history: HISTORY,
       size: SIZE,
       rates,
       latency: { hop, alone },
-      cluster: { skip: 'a Redis Cluster is not supported by the bus yet' },
+      cluster: { masters: 3, ...onCluster },
     }
   } finally {
-    await redis.stop()
+    await server.stop()
   }
 }
 

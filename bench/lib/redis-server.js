@@ -125,4 +125,72 @@ async function startRedis(options) {
   return redis
 }
 
-module.exports = { haveRedis, startRedis, freePort, Redis }
+/** `redis-cli` against the server on `port`; its output, trimmed. */
+function cli(port, ...args) {
+  return execFileSync('redis-cli', ['-p', String(port), ...args.map(String)], { encoding: 'utf8' }).trim()
+}
+
+/**
+ * A Redis Cluster of `masters` masters (no replicas), each a server as
+ * `startRedis` makes, made with `redis-cli --cluster create`. A master
+ * that is down leaves only its slots unserved (full coverage not
+ * required), so one can be restarted. `stop()` stops them all.
+ */
+async function startCluster({ masters = 3, persist = false } = {}) {
+  const args = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--cluster-require-full-coverage', 'no']
+  const nodes = []
+  try {
+    for (let i = 0; i < masters; i++) nodes.push(await startRedis({ persist, args }))
+    cli(nodes[0].port, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes')
+    const cluster = {
+      nodes,
+      url: nodes[0].url,
+      cli,
+      id: (node) => cli(node.port, 'CLUSTER', 'MYID'),
+      slotOf: (key) => Number(cli(nodes[0].port, 'CLUSTER', 'KEYSLOT', key)),
+      /** The master that serves `slot` now, as `nodes[0]` sees it. */
+      ownerOf(slot) {
+        const line = cli(nodes[0].port, 'CLUSTER', 'NODES').split('\n').find((l) => l.includes('master') && l.split(' ').slice(8).some((r) => {
+          const [a, b = a] = r.split('-').map(Number)
+          return slot >= a && slot <= b
+        }))
+        const port = Number(/:(\d+)@/.exec(line)[1])
+        return nodes.find((n) => n.port === port)
+      },
+      /** Whether every master says the cluster is ok. */
+      ok: () => nodes.every((n) => {
+        try {
+          return cli(n.port, 'CLUSTER', 'INFO').includes('cluster_state:ok')
+        } catch {
+          return false
+        }
+      }),
+      /** Moves `slot` and its keys to `to`, as `redis-cli --cluster reshard` does. */
+      migrate(slot, to) {
+        const from = cluster.ownerOf(slot)
+        cli(to.port, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', cluster.id(from))
+        cli(from.port, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', cluster.id(to))
+        for (;;) {
+          const keys = cli(from.port, 'CLUSTER', 'GETKEYSINSLOT', slot, 100).split('\n').filter(Boolean)
+          if (keys.length === 0) break
+          cli(from.port, 'MIGRATE', '127.0.0.1', to.port, '', 0, 5000, 'KEYS', ...keys)
+        }
+        for (const n of [to, from, ...nodes.filter((x) => x !== to && x !== from)]) cli(n.port, 'CLUSTER', 'SETSLOT', slot, 'NODE', cluster.id(to))
+      },
+      stop: async () => {
+        for (const n of nodes) await n.stop()
+      },
+    }
+    const deadline = Date.now() + 20000
+    while (!cluster.ok()) {
+      if (Date.now() > deadline) throw new Error('the cluster did not come up')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    return cluster
+  } catch (err) {
+    for (const n of nodes) await n.stop()
+    throw err
+  }
+}
+
+module.exports = { haveRedis, startRedis, startCluster, freePort, Redis }

@@ -133,8 +133,9 @@ pub enum FailureClass {
     /// The password or ACL user was refused (`WRONGPASS`, `NOAUTH`,
     /// `NOPERM`): the configuration must change.
     Auth,
-    /// A Redis Cluster (`CROSSSLOT`, `MOVED`, `CLUSTERDOWN`...), which the
-    /// bus does not support yet: give it a single Redis.
+    /// A Redis Cluster redirecting or down (`MOVED`, `ASK`, `TRYAGAIN`,
+    /// `CLUSTERDOWN`, `CROSSSLOT`): the bus's slot is moving or has no
+    /// master for now; the next publish goes where the cluster says.
     Cluster,
     /// Any other error answer (a key of ours holding another type, say).
     Other,
@@ -166,16 +167,17 @@ impl FailureClass {
         match self {
             FailureClass::Unavailable => "Redis is unavailable",
             FailureClass::Oom => "Redis is out of memory",
-            FailureClass::Auth => "Redis refused the credentials",
-            FailureClass::Cluster => "Redis is a cluster, which ssehub does not support yet",
+            FailureClass::Auth => "Redis refused the credentials or a command",
+            FailureClass::Cluster => "the Redis Cluster is redirecting or down",
             FailureClass::Other => "Redis answered an error",
         }
     }
 
     /// A class no retry mends: the configuration must change. Met at
-    /// start, it stops a daemon and is reported by the addon at once.
+    /// start, it stops a daemon and is reported by the addon at once. (A
+    /// cluster's redirections and outages mend as it settles.)
     pub fn is_fatal(self) -> bool {
-        matches!(self, FailureClass::Auth | FailureClass::Cluster)
+        matches!(self, FailureClass::Auth)
     }
 
     fn index(self) -> usize {

@@ -1,4 +1,5 @@
-//! The Redis bus: nodes share channels and history through one Redis.
+//! The Redis bus: nodes share channels and history through one Redis (or
+//! a Redis Sentinel's primary, or a Redis Cluster: see `endpoint`).
 //!
 //! Per node, two connections whatever the number of clients: a command
 //! connection (`link`: publishes, in batches; reads) and a subscriber
@@ -6,7 +7,8 @@
 //! members (reference-counted by the hub's channel hook) plus the
 //! broadcast one.
 //!
-//! Keys, under the prefix (default `ssehub:`):
+//! Keys, under the prefix as a hash tag (default `{ssehub:}`, so that on a
+//! cluster they all share one slot):
 //! - `seq`: the newest id handed out. Ids number every event, whatever
 //!   its channels, so one `Last-Event-ID` orders a client's events across
 //!   channels; each is above the one before and at least Redis's clock
@@ -29,11 +31,12 @@
 //! sees messages in that order too, which makes duplicates (an event of
 //! two channels arrives twice) a comparison with the last id delivered.
 //!
-//! Modules: `endpoint` (where to connect: a URL, TLS, Sentinel),
-//! `scripts` (the Lua), `link` (the command connection, error
+//! Modules: `endpoint` (where to connect: a URL, TLS, Sentinel, a
+//! cluster), `scripts` (the Lua), `link` (the command connection, error
 //! classes), `publisher` (batches and deadlines), `follower` (subscriber,
-//! catch-up, resume and the gap rules), `read` (the read script's
-//! answers).
+//! catch-up, resume and the gap rules), `subscriber` (its connection:
+//! Pub/Sub on one Redis, sharded Pub/Sub on a cluster), `read` (the read
+//! script's answers).
 
 mod endpoint;
 mod follower;
@@ -41,6 +44,7 @@ mod link;
 mod publisher;
 mod read;
 mod scripts;
+mod subscriber;
 
 use super::{wire, Body, Bus, BusError, BusStats, ErrorCounts, Failure, Message, Receipt};
 use crate::hub::{ClientId, Hub, WeakHub};
@@ -129,7 +133,10 @@ fn mask_query_secrets(url: &str) -> String {
     out
 }
 
-/// The names of one prefix's keys.
+/// The names of one prefix's keys. Each starts with the prefix as a hash
+/// tag (`{ssehub:}ch:room`), so on a Redis Cluster every key and channel
+/// of the bus is in one hash slot: one script touches one slot, and one
+/// counter still orders every event (see the README on Redis Cluster).
 #[derive(Clone)]
 struct Keys {
     prefix: String,
@@ -142,13 +149,14 @@ struct Keys {
 
 impl Keys {
     fn new(prefix: &str) -> Keys {
+        let prefix = format!("{{{prefix}}}");
         Keys {
-            prefix: prefix.to_string(),
             seq: format!("{prefix}seq"),
             start: format!("{prefix}start"),
             all: format!("{prefix}all"),
             channel: format!("{prefix}ch:"),
             last: format!("{prefix}last:"),
+            prefix,
         }
     }
 
@@ -523,12 +531,14 @@ mod tests {
     #[test]
     fn keys_of_targets_never_collide() {
         let keys = Keys::new("p:");
-        assert_eq!(keys.storage(Some("a"), 10), "p:ch:a");
-        assert_eq!(keys.storage(None, 10), "p:all");
-        assert_eq!(keys.storage(Some("a"), 0), "p:last:ch:a");
-        assert_eq!(keys.storage(None, 0), "p:last:all");
-        assert_eq!(keys.pubsub(Some("a")), "p:ch:a");
+        assert_eq!(keys.storage(Some("a"), 10), "{p:}ch:a");
+        assert_eq!(keys.storage(None, 10), "{p:}all");
+        assert_eq!(keys.storage(Some("a"), 0), "{p:}last:ch:a");
+        assert_eq!(keys.storage(None, 0), "{p:}last:all");
+        assert_eq!(keys.pubsub(Some("a")), "{p:}ch:a");
         // A channel named like another key stays under ch:.
-        assert_eq!(keys.storage(Some("last:all"), 0), "p:last:ch:last:all");
+        assert_eq!(keys.storage(Some("last:all"), 0), "{p:}last:ch:last:all");
+        // Braces in a channel's name do not move it out of the slot.
+        assert_eq!(keys.of("{x}"), "{p:}ch:{x}");
     }
 }

@@ -5,6 +5,11 @@
 //!   `rediss+sentinel://`, TLS to the primary and the sentinels), so the
 //!   connection made after a failover goes to the new primary.
 //!
+//! The Redis found there may be a Redis Cluster (`cluster_enabled:1`):
+//! then commands go through a cluster connection, routed by key (all the
+//! bus's keys share one hash slot, see `Keys`), and the subscriber uses
+//! sharded Pub/Sub on the slot's master (see `subscriber`).
+//!
 //! The Sentinel URL, as no standard fixes one:
 //! `redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]`
 //! (port 26379 by default); the credentials are the primary's, and
@@ -13,16 +18,74 @@
 use super::link::classify;
 use super::redact;
 use crate::bus::Failure;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{ConnectionAddr, TlsCertificates, TlsMode};
+use redis::{
+    AsyncConnectionConfig, Cmd, ConnectionAddr, Pipeline, PushInfo, RedisFuture, TlsCertificates,
+    TlsMode, Value,
+};
+use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Sentinel's port when the URL names none.
 const SENTINEL_PORT: u16 = 26379;
 
-pub(super) enum Endpoint {
+pub(super) struct Endpoint {
+    kind: Kind,
+    ca: Option<Vec<u8>>,
+}
+
+enum Kind {
     Direct(redis::Client),
     Sentinel(tokio::sync::Mutex<SentinelClient>),
 }
+
+/// A command connection: to one Redis, or to a Redis Cluster.
+#[derive(Clone)]
+pub(super) enum Commands {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Commands {
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self, Commands::Cluster(_))
+    }
+}
+
+impl ConnectionLike for Commands {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Commands::Single(c) => c.req_packed_command(cmd),
+            Commands::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Commands::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Commands::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Commands::Single(c) => c.get_db(),
+            Commands::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// What a cluster connection may take on its own; past it, our deadlines
+/// (which are shorter) decide.
+const CLUSTER_PATIENCE: Duration = Duration::from_secs(60);
 
 impl Endpoint {
     /// Checks `url` and makes the endpoint; `ca` (PEM) replaces the
@@ -31,24 +94,95 @@ impl Endpoint {
         let invalid =
             |e: &dyn std::fmt::Display| format!("invalid Redis URL '{}': {e}", redact(url));
         install_crypto();
-        if let Some(sentinel) = SentinelUrl::parse(url).map_err(|e| invalid(&e))? {
-            return sentinel
+        let kind = match SentinelUrl::parse(url).map_err(|e| invalid(&e))? {
+            Some(sentinel) => sentinel
                 .client(ca)
-                .map(|c| Endpoint::Sentinel(tokio::sync::Mutex::new(c)))
-                .map_err(|e| invalid(&e));
-        }
-        let client = match ca {
-            Some(ca) => redis::Client::build_with_tls(url, certificates(ca)),
-            None => redis::Client::open(url),
+                .map(|c| Kind::Sentinel(tokio::sync::Mutex::new(c))),
+            None => match ca {
+                Some(ca) => redis::Client::build_with_tls(url, certificates(ca)),
+                None => redis::Client::open(url),
+            }
+            .map(Kind::Direct),
         };
-        client.map(Endpoint::Direct).map_err(|e| invalid(&e))
+        Ok(Endpoint {
+            kind: kind.map_err(|e| invalid(&e))?,
+            ca: ca.map(<[u8]>::to_vec),
+        })
+    }
+
+    /// A command connection to the Redis there: a cluster connection
+    /// when it is a Redis Cluster. It never retries a command by itself
+    /// (a script it ran once must not run twice); a redirection fails the
+    /// command, and the next one goes where the cluster now says.
+    pub(super) async fn commands(&self) -> Result<Commands, Failure> {
+        let client = self.client().await?;
+        // Every wait is ours (the callers' deadlines): none of the library's.
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(None)
+            .set_response_timeout(None);
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| classify(&e))?;
+        if !is_cluster(&mut conn).await? {
+            return Ok(Commands::Single(conn));
+        }
+        let cluster = self
+            .cluster(&client)
+            .retries(0)
+            .build()
+            .map_err(|e| classify(&e))?;
+        let conn = cluster
+            .get_async_connection()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(Commands::Cluster(conn))
+    }
+
+    /// A connection for sharded Pub/Sub on a Redis Cluster, its pushes
+    /// (messages, confirmations, disconnections) sent to `pushes`; `None`
+    /// when the Redis there is not a cluster.
+    pub(super) async fn cluster_subscriber(
+        &self,
+        pushes: mpsc::UnboundedSender<PushInfo>,
+    ) -> Result<Option<ClusterConnection>, Failure> {
+        let client = self.client().await?;
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| classify(&e))?;
+        if !is_cluster(&mut conn).await? {
+            return Ok(None);
+        }
+        let cluster = self
+            .cluster(&client)
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .push_sender(pushes)
+            .build()
+            .map_err(|e| classify(&e))?;
+        let conn = cluster
+            .get_async_connection()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(Some(conn))
+    }
+
+    /// A cluster client seeded with the node `client` reaches.
+    fn cluster(&self, client: &redis::Client) -> ClusterClientBuilder {
+        let mut builder = ClusterClientBuilder::new(vec![client.get_connection_info().clone()])
+            .connection_timeout(CLUSTER_PATIENCE)
+            .response_timeout(CLUSTER_PATIENCE);
+        if let Some(ca) = &self.ca {
+            builder = builder.certs(certificates(ca));
+        }
+        builder
     }
 
     /// A client for the Redis to talk to now.
     pub(super) async fn client(&self) -> Result<redis::Client, Failure> {
-        match self {
-            Endpoint::Direct(client) => Ok(client.clone()),
-            Endpoint::Sentinel(sentinel) => {
+        match &self.kind {
+            Kind::Direct(client) => Ok(client.clone()),
+            Kind::Sentinel(sentinel) => {
                 sentinel.lock().await.async_get_client().await.map_err(|e| {
                     let failure = classify(&e);
                     Failure::new(
@@ -59,6 +193,16 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// Whether the Redis on `conn` is a Redis Cluster.
+async fn is_cluster(conn: &mut MultiplexedConnection) -> Result<bool, Failure> {
+    let info: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query_async(conn)
+        .await
+        .map_err(|e| classify(&e))?;
+    Ok(info.contains("cluster_enabled:1"))
 }
 
 /// rustls picks its cryptography from the process-wide default; ring is

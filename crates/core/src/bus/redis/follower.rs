@@ -19,13 +19,12 @@
 use super::endpoint::Endpoint;
 use super::link::Link;
 use super::read::{read, read_many, Ask, Read};
+use super::subscriber::{Heard, Subscriber};
 use super::{Keys, Shared, EXCHANGE_TIMEOUT};
 use crate::bus::wire::Numbered;
-use crate::bus::{Failure, FailureClass};
+use crate::bus::Failure;
 use crate::hub::{gap_frame, ClientId, Hub, Origin, Target, WeakHub};
 use bytes::Bytes;
-use redis::aio::PubSubSink;
-use redis::Value;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering::Relaxed;
@@ -33,8 +32,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Channel names in one SUBSCRIBE or UNSUBSCRIBE.
-const MAX_SUBSCRIBE: usize = 1000;
 /// How often an idle subscriber connection is checked with a PING.
 const PING_EVERY: Duration = Duration::from_secs(5);
 /// How often the epoch is read: a Redis that lost its data while this
@@ -146,27 +143,20 @@ impl Follower {
 
     /// One subscriber connection, from connect to loss.
     async fn follow(&mut self, control: &mut mpsc::UnboundedReceiver<Control>) -> Ended {
-        let connect = async {
-            let client = self.endpoint.client().await?;
-            client
-                .get_async_pubsub()
-                .await
-                .map_err(|e| super::link::classify(&e))
-        };
-        let pubsub = match tokio::time::timeout(EXCHANGE_TIMEOUT, connect).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(failure)) => return Ended::Lost(failure),
-            Err(_) => return Ended::Lost(super::link::timed_out("connecting")),
-        };
-        let (mut sink, stream) = pubsub.split();
-        let mut stream = Box::pin(stream);
+        let mut sub =
+            match tokio::time::timeout(EXCHANGE_TIMEOUT, Subscriber::connect(&self.endpoint)).await
+            {
+                Ok(Ok(sub)) => sub,
+                Ok(Err(failure)) => return Ended::Lost(failure),
+                Err(_) => return Ended::Lost(super::link::timed_out("connecting")),
+            };
         // Joins and leaves while we were away: the set to subscribe now.
         while let Ok(c) = control.try_recv() {
             self.apply(c);
         }
         let mut names = vec![self.keys.all.clone()];
         names.extend(self.watched.iter().map(|c| self.keys.of(c)));
-        if let Err(e) = subscribe(&mut sink, &names, true).await {
+        if let Err(e) = sub.subscribe(&names, true).await {
             return Ended::Lost(e);
         }
         let rejoined = self.floor.is_some();
@@ -192,30 +182,35 @@ impl Follower {
                 return Ended::Lost(e);
             }
             tokio::select! {
-                msg = std::future::poll_fn(|cx| futures_core::Stream::poll_next(stream.as_mut(), cx)) => {
-                    let Some(msg) = msg else {
-                        return Ended::Lost(Failure::new(FailureClass::Unavailable, "the subscriber connection closed"));
-                    };
-                    self.alive = Some(Instant::now());
-                    self.on_message(msg.get_payload_bytes());
-                }
+                heard = sub.next() => match heard {
+                    Heard::Message(payload) => {
+                        self.alive = Some(Instant::now());
+                        self.on_message(&payload);
+                    }
+                    Heard::Interrupted => {
+                        if let Err(e) = self.recover(&mut sub, &subscribed).await {
+                            return Ended::Lost(e);
+                        }
+                    }
+                    Heard::Lost(e) => return Ended::Lost(e),
+                },
                 c = control.recv() => {
                     let Some(c) = c else { return Ended::Closed };
                     self.apply(c);
                     while let Ok(c) = control.try_recv() {
                         self.apply(c);
                     }
-                    if let Err(e) = self.resubscribe(&mut sink, &mut subscribed).await {
+                    if let Err(e) = self.resubscribe(&mut sub, &mut subscribed).await {
                         return Ended::Lost(e);
                     }
                 }
                 _ = ping.tick() => {
-                    if let Err(e) = self.ping(&mut sink).await {
+                    if let Err(e) = self.ping(&mut sub).await {
                         return Ended::Lost(e);
                     }
                 }
                 _ = epoch.tick() => {
-                    if let Err(e) = self.check_epoch(&mut sink).await {
+                    if let Err(e) = self.check_epoch(&mut sub).await {
                         return Ended::Lost(e);
                     }
                 }
@@ -225,13 +220,27 @@ impl Follower {
     }
 
     /// Proves the subscriber connection is up: all sent on it so far came.
-    async fn ping(&mut self, sink: &mut PubSubSink) -> Result<(), Failure> {
-        // Subscribed, Redis answers ["pong", ""], not +PONG.
-        let pong = tokio::time::timeout(EXCHANGE_TIMEOUT, sink.ping::<Value>()).await;
-        if !matches!(pong, Ok(Ok(_))) {
-            return Err(Failure::new(FailureClass::Unavailable, "no answer to PING"));
-        }
+    async fn ping(&mut self, sub: &mut Subscriber) -> Result<(), Failure> {
+        sub.ping().await?;
         self.alive = Some(Instant::now());
+        Ok(())
+    }
+
+    /// After the cluster said messages may have been missed (the bus's
+    /// slot moved, or its master went): subscribes again, which the
+    /// cluster connection sends to the slot's master now, then catches up
+    /// from the streams as after a reconnect.
+    async fn recover(
+        &mut self,
+        sub: &mut Subscriber,
+        subscribed: &HashSet<String>,
+    ) -> Result<(), Failure> {
+        let mut names = vec![self.keys.all.clone()];
+        names.extend(subscribed.iter().map(|c| self.keys.of(c)));
+        sub.subscribe(&names, true).await?;
+        self.caught_up_after(true).await?;
+        self.alive = Some(Instant::now());
+        self.shared.reconnects.fetch_add(1, Relaxed);
         Ok(())
     }
 
@@ -239,12 +248,12 @@ impl Follower {
     /// this connection is still up (proved by a PING) began while we were
     /// here: every event since reached us, so nothing is lost for our
     /// clients, and a later cut compares with the new epoch.
-    async fn check_epoch(&mut self, sink: &mut PubSubSink) -> Result<(), Failure> {
+    async fn check_epoch(&mut self, sub: &mut Subscriber) -> Result<(), Failure> {
         let read = self.read(&[]).await?;
         if self.start == Some(read.start) {
             return Ok(());
         }
-        self.ping(sink).await?;
+        self.ping(sub).await?;
         let went_back = self.start.is_some_and(|s| read.start < s);
         if went_back && read.start <= self.last {
             // A new epoch numbered from below what we delivered (Redis's
@@ -273,21 +282,21 @@ impl Follower {
     /// a channel new to this node starts from the counter as it is now.
     async fn resubscribe(
         &mut self,
-        sink: &mut PubSubSink,
+        sub: &mut Subscriber,
         subscribed: &mut HashSet<String>,
     ) -> Result<(), Failure> {
         let added: Vec<String> = self.watched.difference(subscribed).cloned().collect();
         let removed: Vec<String> = subscribed.difference(&self.watched).cloned().collect();
         if !removed.is_empty() {
             let names: Vec<String> = removed.iter().map(|c| self.keys.of(c)).collect();
-            subscribe(sink, &names, false).await?;
+            sub.subscribe(&names, false).await?;
             removed.iter().for_each(|c| {
                 subscribed.remove(c);
             });
         }
         if !added.is_empty() {
             let names: Vec<String> = added.iter().map(|c| self.keys.of(c)).collect();
-            subscribe(sink, &names, true).await?;
+            sub.subscribe(&names, true).await?;
             let now = self.read(&[]).await?.seq;
             for c in added {
                 self.since.insert(c.clone(), now);
@@ -521,22 +530,6 @@ fn deliver(hub: &Hub, event: &Numbered) {
     let Some(frame) = frame_of(event) else { return };
     let origin = Origin::Numbered(event.seq);
     crate::bus::fan_out(hub, event.message.channels.as_deref(), frame, origin);
-}
-
-async fn subscribe(sink: &mut PubSubSink, names: &[String], on: bool) -> Result<(), Failure> {
-    for chunk in names.chunks(MAX_SUBSCRIBE) {
-        let done = if on {
-            tokio::time::timeout(EXCHANGE_TIMEOUT, sink.subscribe(chunk)).await
-        } else {
-            tokio::time::timeout(EXCHANGE_TIMEOUT, sink.unsubscribe(chunk)).await
-        };
-        match done {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(super::link::classify(&e)),
-            Err(_) => return Err(super::link::timed_out("subscribing")),
-        }
-    }
-    Ok(())
 }
 
 /// The pause before reconnect attempt `failures` + 1: doubling, capped,

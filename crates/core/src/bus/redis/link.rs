@@ -1,17 +1,17 @@
 //! The command connection: one per node, shared by the publisher and the
-//! follower's reads. It is made on demand and checked before anything
-//! else goes on it: both scripts loaded (once per connection, not per
-//! call), Redis's clock read, a Redis Cluster refused. When an exchange
+//! follower's reads (on a Redis Cluster, a cluster connection routed by
+//! key). It is made on demand and checked before anything else goes on
+//! it: both scripts loaded (once per connection, not per call; on a
+//! cluster, on every master), Redis's clock read. When an exchange
 //! on it times out or breaks it is dropped whole, so nothing more is
 //! written to a connection Redis may be stalled on; the next exchange
 //! makes a new one.
 
-use super::endpoint::Endpoint;
+use super::endpoint::{Commands, Endpoint};
 use super::scripts::{Lua, Scripts};
 use crate::bus::{Failure, FailureClass};
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, ErrorKind, RedisError, ServerErrorKind, Value};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::time::timeout_at;
@@ -20,7 +20,7 @@ use tokio::time::timeout_at;
 /// the one it saw fail and not a newer one.
 #[derive(Clone)]
 pub(super) struct Live {
-    conn: MultiplexedConnection,
+    conn: Commands,
     number: u64,
 }
 
@@ -36,6 +36,9 @@ pub(super) struct Link {
     scripts: Scripts,
     live: tokio::sync::Mutex<Option<Live>>,
     made: AtomicU64,
+    /// Whether the last connection made was to a Redis Cluster, whose
+    /// scripts publish with SPUBLISH (sharded Pub/Sub).
+    sharded: AtomicBool,
     clock: std::sync::Mutex<Option<Clock>>,
 }
 
@@ -46,6 +49,7 @@ impl Link {
             scripts: Scripts::new(),
             live: tokio::sync::Mutex::new(None),
             made: AtomicU64::new(0),
+            sharded: AtomicBool::new(false),
             clock: std::sync::Mutex::new(None),
         }
     }
@@ -66,35 +70,23 @@ impl Link {
     }
 
     async fn connect(&self) -> Result<Live, Failure> {
-        // Every wait is ours (`until`): none of the library's.
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(None)
-            .set_response_timeout(None);
-        let client = self.endpoint.client().await?;
-        let mut conn = client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|e| classify(&e))?;
-        let mut pipe = redis::pipe();
-        for source in self.scripts.sources() {
-            pipe.cmd("SCRIPT").arg("LOAD").arg(source).ignore();
-        }
-        pipe.cmd("TIME").cmd("INFO").arg("cluster");
-        let (time, info): ((u64, u64), String) = pipe
+        let mut conn = self.endpoint.commands().await?;
+        load_scripts(&mut conn, &self.scripts).await?;
+        let time: (u64, u64) = redis::cmd("TIME")
             .query_async(&mut conn)
             .await
             .map_err(|e| classify(&e))?;
-        if info.contains("cluster_enabled:1") {
-            return Err(Failure::new(
-                FailureClass::Cluster,
-                "Redis Cluster is not supported yet; give ssehub a single Redis",
-            ));
-        }
         self.anchor(Instant::now(), time);
+        self.sharded.store(conn.is_cluster(), Relaxed);
         Ok(Live {
             conn,
             number: self.made.fetch_add(1, Relaxed),
         })
+    }
+
+    /// Whether the scripts publish with SPUBLISH (a Redis Cluster).
+    pub(super) fn sharded(&self) -> bool {
+        self.sharded.load(Relaxed)
     }
 
     /// Forgets `live` if it is still the connection.
@@ -120,11 +112,7 @@ impl Link {
         fill(&mut cmd);
         match self.exchange(&live, &cmd, until).await {
             Err(Exchange::NoScript) => {
-                let mut load = redis::pipe();
-                for source in self.scripts.sources() {
-                    load.cmd("SCRIPT").arg("LOAD").arg(source).ignore();
-                }
-                self.exchange_pipe(&live, &load, until).await?;
+                self.reload(&live, until).await?;
                 self.exchange(&live, &cmd, until)
                     .await
                     .map_err(Exchange::into_failure)
@@ -150,16 +138,16 @@ impl Link {
         }
     }
 
-    async fn exchange_pipe(
-        &self,
-        live: &Live,
-        pipe: &redis::Pipeline,
-        until: Instant,
-    ) -> Result<(), Failure> {
+    /// Loads the scripts again (Redis forgot them: `SCRIPT FLUSH`, or a
+    /// cluster master that took over).
+    async fn reload(&self, live: &Live, until: Instant) -> Result<(), Failure> {
         let mut conn = live.conn.clone();
-        match timeout_at(until.into(), pipe.query_async::<()>(&mut conn)).await {
+        match timeout_at(until.into(), load_scripts(&mut conn, &self.scripts)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(self.failed(live, &e).await.into_failure()),
+            Ok(Err(f)) => {
+                self.drop_live(live).await;
+                Err(f)
+            }
             Err(_) => {
                 self.drop_live(live).await;
                 Err(timed_out("loading the scripts"))
@@ -203,6 +191,31 @@ impl Link {
                 .saturating_sub((clock.at - when).as_micros() as u64)
         })
     }
+}
+
+/// Loads both scripts: pipelined on one Redis; on a cluster, one command
+/// each, which the cluster connection sends to every master.
+async fn load_scripts(conn: &mut Commands, scripts: &Scripts) -> Result<(), Failure> {
+    let loaded = if conn.is_cluster() {
+        let mut done = Ok(());
+        for source in scripts.sources() {
+            done = done.and(
+                redis::cmd("SCRIPT")
+                    .arg("LOAD")
+                    .arg(source)
+                    .query_async::<()>(conn)
+                    .await,
+            );
+        }
+        done
+    } else {
+        let mut pipe = redis::pipe();
+        for source in scripts.sources() {
+            pipe.cmd("SCRIPT").arg("LOAD").arg(source).ignore();
+        }
+        pipe.query_async::<()>(conn).await
+    };
+    loaded.map_err(|e| classify(&e))
 }
 
 enum Exchange {

@@ -125,6 +125,7 @@ async fn send(
     let Some(deadline) = link.redis_time(until - MARGIN) else {
         return all(timed_out("reading Redis's clock"));
     };
+    let sharded = link.sharded();
     let (targets, indexes) = targets_of(batch);
     let fill = |cmd: &mut redis::Cmd| {
         cmd.arg(targets.len() + 2)
@@ -135,7 +136,8 @@ async fn send(
         }
         cmd.arg(deadline)
             .arg(settings.history)
-            .arg(settings.ttl.as_secs().max(1));
+            .arg(settings.ttl.as_secs().max(1))
+            .arg(u8::from(sharded));
         for (_, channel) in &targets {
             cmd.arg(channel);
         }

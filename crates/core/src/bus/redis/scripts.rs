@@ -42,8 +42,9 @@ local now_us = tonumber(now[1]) * 1000000 + tonumber(now[2])
 /// KEYS: seq, start, then the batch's targets: with history their
 /// streams, without it the keys that keep each one's newest id.
 /// ARGV: the deadline (µs, Redis's clock), history, the TTL of a target
-/// (seconds), each target's Pub/Sub channel, then per event: its number
-/// of targets n, n target indexes (1-based), the encoded event.
+/// (seconds), `1` to publish with SPUBLISH (sharded Pub/Sub, on a Redis
+/// Cluster) else `0`, each target's Pub/Sub channel, then per event: its
+/// number of targets n, n target indexes (1-based), the encoded event.
 ///
 /// Past the deadline nothing is done: the publisher has reported these
 /// events as not taken, so they must never appear. A target of the wrong
@@ -54,6 +55,7 @@ if now_us > tonumber(ARGV[1]) then
   return redis.error_reply('LATE ssehub: the batch reached Redis after its deadline; nothing was applied')
 end
 local history, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local publish = ARGV[4] == '1' and 'SPUBLISH' or 'PUBLISH'
 local targets = #KEYS - 2
 local bad, last = {}, {}
 for t = 1, targets do
@@ -66,7 +68,7 @@ for t = 1, targets do
     end
   end
 end
-local events, i = {}, 4 + targets
+local events, i = {}, 5 + targets
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   local e = { targets = {}, body = ARGV[i + n + 1] }
@@ -103,7 +105,7 @@ for _, e in ipairs(events) do
         redis.call('XADD', KEYS[t + 2], 'MAXLEN', '~', history, sid .. '-0', 'm', msg, 'p', last[t])
         last[t] = sid
       end
-      redis.call('PUBLISH', ARGV[3 + t], msg)
+      redis.call(publish, ARGV[4 + t], msg)
       touched[t] = sid
     end
     out[#out + 1] = sid
