@@ -37,7 +37,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use options::{header_pairs, HubOptions};
-use socket::{dup_tcp_stream, raw_fd, set_keepalive_idle, set_option};
+use socket::{dup_tcp_stream, raw_fd, set_keepalive_idle};
 use ssehub_core::bus::redis::{redact, RedisBus, RedisConfig, DEFAULT_TTL};
 use ssehub_core::bus::{open_client, Body, Bus, FailureClass, Local, Message};
 use ssehub_core::frame::Event;
@@ -229,7 +229,7 @@ impl NativeHub {
     #[napi(catch_unwind)]
     pub fn set_no_delay(&self, client: u32, on: bool) -> bool {
         self.with_socket(client, |fd| {
-            set_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, on.into())
+            socket::set_nodelay(fd, on)
         })
     }
 
@@ -238,7 +238,7 @@ impl NativeHub {
     #[napi(catch_unwind)]
     pub fn set_keep_alive(&self, client: u32, on: bool, initial_delay_ms: u32) -> bool {
         self.with_socket(client, |fd| {
-            let mut ok = set_option(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, on.into());
+            let mut ok = socket::set_keepalive(fd, on);
             if on && initial_delay_ms > 0 {
                 let secs = (initial_delay_ms / 1000).max(1) as i32;
                 ok &= set_keepalive_idle(fd, secs);

@@ -2,6 +2,7 @@
 //! non-blocking stream Rust owns, and the socket options `req.socket`'s
 //! stand-in sets on it.
 
+#[cfg(unix)]
 use crate::codes::{coded, Code};
 use napi::{Env, Error, Result, Status};
 
@@ -72,8 +73,27 @@ pub(crate) fn set_option(fd: i32, level: i32, name: i32, value: i32) -> bool {
     rc == 0
 }
 
+/// TCP_NODELAY on or off.
+#[cfg(unix)]
+pub(crate) fn set_nodelay(fd: i32, on: bool) -> bool {
+    set_option(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, on.into())
+}
+
+/// SO_KEEPALIVE on or off.
+#[cfg(unix)]
+pub(crate) fn set_keepalive(fd: i32, on: bool) -> bool {
+    set_option(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, on.into())
+}
+
+// Windows has no native clients (JS's fallback transport writes every
+// stream: lib/transports/native.js never adopts there), so no socket to set.
 #[cfg(not(unix))]
-pub(crate) fn set_option(_fd: i32, _level: i32, _name: i32, _value: i32) -> bool {
+pub(crate) fn set_nodelay(_fd: i32, _on: bool) -> bool {
+    false
+}
+
+#[cfg(not(unix))]
+pub(crate) fn set_keepalive(_fd: i32, _on: bool) -> bool {
     false
 }
 
