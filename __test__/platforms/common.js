@@ -11,13 +11,13 @@ function dirOf(t) {
   return path.join(ROOT, 'npm', t.name)
 }
 
-/** The package's two binaries, if both are there. */
+/** The package's binaries, if they are there (daemon: null where there is none, with t.noDaemon). */
 function artifacts(t) {
   const addon = path.join(dirOf(t), t.addon)
-  const daemon = path.join(dirOf(t), t.daemon)
-  return fs.existsSync(addon) && fs.existsSync(daemon) ? { addon, daemon } : null
+  const daemon = t.noDaemon ? null : path.join(dirOf(t), t.daemon)
+  return fs.existsSync(addon) && (!daemon || fs.existsSync(daemon)) ? { addon, daemon } : null
 }
 
-const notBuilt = (t) => `npm/${t.name}/ has no ${t.addon} and ${t.daemon}: run \`npm run build:platforms -- --only ${t.name}\``
+const notBuilt = (t) => `npm/${t.name}/ has no ${t.addon}${t.noDaemon ? '' : ` and ${t.daemon}`}: run \`npm run build:platforms -- --only ${t.name}\``
 
 module.exports = { ROOT, TARGETS, dirOf, artifacts, notBuilt }

@@ -86,9 +86,9 @@ function writePackage(t) {
   const pkg = {
     name: t.pkg,
     version: VERSION,
-    description: `ssehub prebuilt binaries for ${t.title}: the native addon and the daemon`,
+    description: `ssehub prebuilt binaries for ${t.title}: the native addon${t.noDaemon ? '' : ' and the daemon'}`,
     main: t.addon,
-    files: [t.addon, t.daemon, 'LICENSE'],
+    files: t.noDaemon ? [t.addon, 'LICENSE'] : [t.addon, t.daemon, 'LICENSE'],
     os: [t.os],
     cpu: [t.cpu],
     ...(t.libc ? { libc: [t.libc] } : {}),
@@ -102,8 +102,10 @@ function writePackage(t) {
     path.join(dir, 'README.md'),
     `# ${t.pkg}\n\n` +
       `The prebuilt binaries of [ssehub](https://github.com/ssehub/ssehub#readme) for\n` +
-      `${t.title}: the native addon (\`${t.addon}\`) and the\n` +
-      `standalone daemon (\`${t.daemon}\`). Installed automatically as an optional\n` +
+      (t.noDaemon
+        ? `${t.title}: the native addon (\`${t.addon}\`). No daemon: ${t.noDaemon}.\n`
+        : `${t.title}: the native addon (\`${t.addon}\`) and the\nstandalone daemon (\`${t.daemon}\`).\n`) +
+      `Installed automatically as an optional\n` +
       `dependency of \`ssehub\`; not used directly. \`npm run build:platforms\` in the\n` +
       `ssehub repository builds it here (\`scripts/platforms/build.js\`), so \`npm pack\`\n` +
       `in this folder makes the package (\`npm install\` there also copies the host's own\n` +
@@ -256,7 +258,9 @@ function build(t, src, zigbuild) {
     extra.push('-Zbuild-std=std,panic_abort')
   }
   const nice = which('nice') ? ['nice', '-n', '10'] : []
-  for (const pkg of [['-p', 'ssehub-node'], ['-p', 'ssehub-daemon', '--bin', 'ssehub']]) {
+  const crates = [['-p', 'ssehub-node']]
+  if (!t.noDaemon) crates.push(['-p', 'ssehub-daemon', '--bin', 'ssehub'])
+  for (const pkg of crates) {
     const args = ['build', '--release', '-j', jobs, '--target', native ? t.rust : t.zig, ...pkg, ...extra]
     const tool = native ? tc.cargo : zigbuild
     const ok = nice.length ? run(nice[0], [...nice.slice(1), tool, ...args], { cwd: src, env }) : run(tool, args, { cwd: src, env })
@@ -268,8 +272,10 @@ function build(t, src, zigbuild) {
   const addon = path.join(dir, t.addon)
   const daemon = path.join(dir, t.daemon)
   fs.copyFileSync(path.join(out, t.dylib), addon)
-  fs.copyFileSync(path.join(out, t.daemonBuilt), daemon)
-  fs.chmodSync(daemon, 0o755)
+  if (!t.noDaemon) {
+    fs.copyFileSync(path.join(out, t.daemonBuilt), daemon)
+    fs.chmodSync(daemon, 0o755)
+  }
   fs.copyFileSync(path.join(ROOT, 'LICENSE'), path.join(dir, 'LICENSE'))
   if (t.os === 'darwin' && !native) {
     const strip = llvmStrip()
@@ -310,7 +316,7 @@ function main() {
   if (src !== ROOT) fs.rmSync(src, { recursive: true, force: true })
   for (const { t, ok, secs } of results) {
     const dir = path.join(ROOT, 'npm', t.name)
-    const sizes = ok ? `${t.addon} ${mb(path.join(dir, t.addon))}, ${t.daemon} ${mb(path.join(dir, t.daemon))}` : 'not built'
+    const sizes = ok ? `${t.addon} ${mb(path.join(dir, t.addon))}, ` + (t.noDaemon ? 'no daemon' : `${t.daemon} ${mb(path.join(dir, t.daemon))}`) : 'not built'
     console.log(`${ok ? 'ok    ' : 'FAILED'} ${t.name.padEnd(17)} ${String(secs).padStart(5)} s  ${sizes}`)
   }
   if (results.some((r) => !r.ok)) process.exitCode = 1
