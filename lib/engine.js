@@ -13,14 +13,33 @@
 // Bytes and their order on each stream are exactly those of one call per
 // send.
 
+// node:timers, not the global: Deno's global setInterval returns a number,
+// with no ref()/unref().
+const timers = require('node:timers')
+
 class Engine {
   #native
   #ids = new Uint32Array(1024)
   #count = 0
+  /** Publishes through Redis waiting for their receipt: ticket -> resolve. */
+  #waiting = new Map()
+  /** Holds the event loop open while publishes wait (the addon's callback does not). */
+  #keepAlive = null
 
   /** @param {import('../binding').NativeHub} native */
   constructor(native) {
     this.#native = native
+    native.onReceipts((receipts) => this.#settle(receipts))
+  }
+
+  /** Receipts come in batches (one call for all settled meanwhile). */
+  #settle(receipts) {
+    for (const receipt of receipts) {
+      const resolve = this.#waiting.get(receipt.ticket)
+      this.#waiting.delete(receipt.ticket)
+      if (resolve) resolve(receipt)
+    }
+    if (this.#waiting.size === 0 && this.#keepAlive) this.#keepAlive.unref()
   }
 
   /** The addon, once the gathered sends are in. */
@@ -58,8 +77,16 @@ class Engine {
   publish(channels, event, data, id, retry) {
     return this.#ordered().publish(channels, event, data, id, retry)
   }
+  /** A Promise of the publish's receipt (`{ id, error, code }`). */
   busPublish(channels, event, data, id, retry) {
-    return this.#ordered().busPublish(channels, event, data, id, retry)
+    const ticket = this.#ordered().busPublish(channels, event, data, id, retry)
+    return new Promise((resolve) => {
+      this.#waiting.set(ticket, resolve)
+      if (this.#waiting.size === 1) {
+        this.#keepAlive ??= timers.setInterval(() => {}, 2 ** 30)
+        this.#keepAlive.ref()
+      }
+    })
   }
   /** Opens a client: held if it resumes, `emit` (its 'connection'), then its replay. */
   welcome(id, lastId, emit) {

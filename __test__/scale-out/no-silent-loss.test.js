@@ -311,6 +311,25 @@ describe('smaller defects (6)', () => {
     return m ? Number(m[1]) : 0
   }
 
+  test('a process whose only work is publishes waiting for Redis stays up for their outcome', async () => {
+    // Receipts come back in batches through a callback that does not hold
+    // the event loop by itself; the waiting Promises must.
+    const script = `
+      const SSE = require(${JSON.stringify(require.resolve('../..'))})
+      const sse = new SSE(null, { redis: ${JSON.stringify(redis.url)}, history: 10 })
+      Promise.all([sse.publish('alive', 'a'), sse.publish('alive', 'b')])
+        .then((ids) => { console.log('ids', ids.join(',')); return sse.close() })`
+    const { execFile } = require('node:child_process')
+    // Redis held still for a while: the answers come long after the
+    // script's last line ran.
+    redis.child.kill('SIGSTOP')
+    setTimeout(() => redis.child.kill('SIGCONT'), 700)
+    const out = await new Promise((resolve, reject) => {
+      execFile(process.execPath, ['-e', script], { timeout: 10000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)))
+    })
+    assert.match(out, /^ids \d+,\d+$/m)
+  })
+
   test('one SCRIPT LOAD per connection, not one per publish', async () => {
     const node = await addonNode({ redis: redis.url, history: 10 })
     try {

@@ -24,19 +24,21 @@ mod codes;
 mod forward;
 mod front;
 mod options;
+mod receipts;
 mod socket;
 
 pub use codes::error_codes;
 pub use options::{defaults, Defaults};
 
 use bytes::{Bytes, BytesMut};
-use codes::{coded, frame_error, parse_reason, receipt_of, register_error, Code};
+use codes::{coded, frame_error, parse_reason, register_error, Code};
 use forward::Forward;
 use front::Front;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use options::{header_pairs, HubOptions};
+use receipts::{Receipts, TicketReceipt};
 use socket::{dup_tcp_stream, raw_fd, set_keepalive_idle};
 use ssehub_core::bus::redis::{redact, RedisBus, RedisConfig, DEFAULT_TTL};
 use ssehub_core::bus::{open_client, Body, Bus, FailureClass, Local, Message};
@@ -46,7 +48,7 @@ use ssehub_core::queue::CloseReason;
 use ssehub_core::runtime::RUNTIME;
 use ssehub_core::writer::{self, StreamSettings};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -54,9 +56,8 @@ type EventArgs = FnArgs<(u32, Option<String>, Option<Buffer>)>;
 type EventFn = ThreadsafeFunction<EventArgs, (), EventArgs, Status, false, true>;
 
 /// What a publish through Redis came to: its id, or why it was refused
-/// (index.js turns that into a rejected Promise with a `code`).
-#[napi(object)]
-pub struct BusReceipt {
+/// (lib/sse.js turns that into a rejected Promise with a `code`).
+pub(crate) struct BusReceipt {
     pub id: Option<String>,
     pub error: Option<String>,
     pub code: Option<String>,
@@ -114,6 +115,8 @@ pub struct NativeHub {
     /// sends the same event to each client in a loop; framed once, it is
     /// shared by all of them like a broadcast's.
     last_frame: Mutex<Bytes>,
+    /// Where the outcomes of publishes through Redis go (`onReceipts`).
+    receipts: OnceLock<Arc<Receipts>>,
 }
 
 #[napi]
@@ -176,7 +179,16 @@ impl NativeHub {
             sockets: Arc::default(),
             acks: Arc::default(),
             last_frame: Mutex::default(),
+            receipts: OnceLock::new(),
         })
+    }
+
+    /// Where `busPublish` outcomes are delivered, in batches of
+    /// `{ ticket, id, error, code }` (set once, by lib/engine.js).
+    #[napi(catch_unwind)]
+    pub fn on_receipts(&self, callback: Function<Vec<TicketReceipt>, ()>) -> Result<()> {
+        let _ = self.receipts.set(Arc::new(Receipts::new(callback)?));
+        Ok(())
     }
 
     /// Takes over an accepted TCP socket: duplicates `fd`, writes the
@@ -228,9 +240,7 @@ impl NativeHub {
     /// `socket.setNoDelay` on a native client's socket. False if it is gone.
     #[napi(catch_unwind)]
     pub fn set_no_delay(&self, client: u32, on: bool) -> bool {
-        self.with_socket(client, |fd| {
-            socket::set_nodelay(fd, on)
-        })
+        self.with_socket(client, |fd| socket::set_nodelay(fd, on))
     }
 
     /// `socket.setKeepAlive` on a native client's socket: on or off, and
@@ -385,19 +395,27 @@ impl NativeHub {
     }
 
     /// Publishes through Redis to `channels` (none: every client of every
-    /// node). Resolves with a receipt once Redis took it or refused it.
+    /// node). Returns a ticket; its receipt comes to the `onReceipts`
+    /// callback once Redis took the event or refused it.
     #[napi(catch_unwind)]
-    pub fn bus_publish<'env>(
+    pub fn bus_publish(
         &self,
-        env: &'env Env,
+        env: &Env,
         channels: Option<Vec<String>>,
         event: Option<String>,
         data: Option<String>,
         id: Option<String>,
         retry: Option<f64>,
-    ) -> Result<Object<'env>> {
+    ) -> Result<u32> {
         let Some(bus) = self.front.shared_bus() else {
             return Err(coded(env, Code::InvalidOption, "ssehub: no redis option"));
+        };
+        let Some(receipts) = self.receipts.get().cloned() else {
+            return Err(coded(
+                env,
+                Code::InvalidOption,
+                "ssehub: no receipts callback",
+            ));
         };
         let message = Message {
             channels,
@@ -409,12 +427,9 @@ impl NativeHub {
             },
         };
         let receipt = bus.publish(message);
-        let (deferred, promise) = env.create_deferred()?;
-        RUNTIME.spawn(async move {
-            let answer = receipt.await;
-            deferred.resolve(move |_| Ok(receipt_of(answer)));
-        });
-        Ok(promise)
+        let ticket = receipts.ticket();
+        RUNTIME.spawn(async move { receipts.settle(ticket, receipt.await) });
+        Ok(ticket)
     }
 
     /// Opens a client as the daemon's routes do (`bus::open_client`):
