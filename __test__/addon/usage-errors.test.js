@@ -156,6 +156,8 @@ test('a redis option that cannot work is refused before anything starts', () => 
   assert.throws(() => new SSE(null, { redis: 'localhost:6379' }), { name: 'TypeError', message: /option 'redis'/ })
   assert.throws(() => new SSE(null, { redis: { url: 'redis://127.0.0.1', prefix: '' } }), { name: 'TypeError', message: /redis\.prefix/ })
   assert.throws(() => new SSE(null, { redis: 'redis://127.0.0.1:notaport' }), { name: 'TypeError', code: 'ERR_SSEHUB_INVALID_OPTION', message: /invalid Redis URL/ })
+  assert.throws(() => new SSE(null, { redis: { url: 'rediss://127.0.0.1', ca: 42 } }), { name: 'TypeError', message: /redis\.ca' must be PEM text/ })
+  assert.throws(() => new SSE(null, { redis: 'redis+sentinel://127.0.0.1:26379' }), { name: 'TypeError', code: 'ERR_SSEHUB_INVALID_OPTION', message: /names the service/ })
 })
 
 test('a refused Redis URL is named with its password masked (the JS shape check and Rust\'s parse)', () => {
@@ -166,6 +168,7 @@ test('a refused Redis URL is named with its password masked (the JS shape check 
     return true
   }
   // Refused by the shape check in lib/options.js.
+  assert.throws(() => new SSE(null, { redis: 'redis+sentinel://s:1,s:x/m?sentinel_password=hunter2' }), masked(/sentinel_password=\*\*\*/))
   assert.throws(() => new SSE(null, { redis: 'http://app:hunter2@db.example:6379/0' }), masked(/"http:\/\/app:\*\*\*@db\.example:6379\/0"/))
   assert.throws(() => new SSE(null, { redis: 'app:hunter2@db.example:6379' }), masked(/"app:\*\*\*@db\.example:6379"/))
   assert.throws(() => new SSE(null, { redis: { url: 'tcp://db.example?password=hunter2' } }), masked(/password=\*\*\*/))
