@@ -16,7 +16,7 @@
 // happens. macOS cannot run here (darwin.platform.js checks those files).
 const { test, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn, spawnSync } = require('node:child_process')
+const { spawn, spawnSync, execFileSync } = require('node:child_process')
 const fs = require('node:fs')
 const http = require('node:http')
 const os = require('node:os')
@@ -71,15 +71,30 @@ function copyDir(from, to, filter = () => true) {
   }
 }
 
-/** An app folder: node_modules/ssehub (JS only) and node_modules/@ssehub/<platform>. */
+const JS = ['package.json', 'index.js', 'index.mjs', 'binding.js', 'LICENSE', 'lib', 'bin']
+
+/**
+ * An app folder: node_modules/ssehub (JS only) and node_modules/@ssehub/<platform>.
+ * The JS is the commit's the binaries were built from (npm/<platform>/.built-from),
+ * so a newer working tree's JS does not meet older binaries; else the working tree's.
+ */
 function appFor(t) {
   const app = path.join(tmp, t.name)
   const mod = path.join(app, 'node_modules', 'ssehub')
   fs.mkdirSync(mod, { recursive: true })
-  for (const file of ['package.json', 'index.js', 'index.mjs', 'binding.js', 'LICENSE']) fs.copyFileSync(path.join(ROOT, file), path.join(mod, file))
-  for (const dir of ['lib', 'bin']) copyDir(path.join(ROOT, dir), path.join(mod, dir))
+  const from = builtFrom(t)
+  if (from && from.commit && !from.dirty) {
+    const tar = execFileSync('git', ['archive', '--format=tar', from.commit, ...JS], { cwd: ROOT, maxBuffer: 1 << 28 })
+    execFileSync('tar', ['-x', '-C', mod], { input: tar })
+  } else {
+    for (const file of JS) {
+      const stat = fs.statSync(path.join(ROOT, file))
+      if (stat.isDirectory()) copyDir(path.join(ROOT, file), path.join(mod, file))
+      else fs.copyFileSync(path.join(ROOT, file), path.join(mod, file))
+    }
+  }
   const pkg = path.join(app, 'node_modules', '@ssehub', t.name)
-  copyDir(dirOf(t), pkg, (name) => name !== 'README.md')
+  copyDir(dirOf(t), pkg, (name) => name !== 'README.md' && name !== '.built-from')
   fs.chmodSync(path.join(pkg, t.daemon), 0o755)
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
   fs.writeFileSync(path.join(app, 'app.js'), APP)
@@ -131,6 +146,14 @@ try {
   done({ error: String(err && err.stack || err) })
 }
 `
+
+function builtFrom(t) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dirOf(t), '.built-from'), 'utf8'))
+  } catch {
+    return null
+  }
+}
 
 /** GET http://127.0.0.1:port/path until the response ends (or `until` the text so far). */
 function fetchText(port, target, timeoutMs = SLOW_MS) {
@@ -188,7 +211,8 @@ for (const t of RUNNABLE) {
     assert.match(r.body, new RegExp(`event: greeting\\nid: 7\\ndata: hello from ${t.os}-${t.cpu}\\n\\n`))
     assert.match(r.body, /\ndata: to all\n\n$/)
     assert.equal(r.broadcastCount, 1)
-    console.log(`${t.name}: ${r.node} on ${rt.describe}: ${JSON.stringify(r.body)}`)
+    const from = builtFrom(t)
+    console.log(`${t.name}: ${r.node} on ${rt.describe}, binaries and JS of ${from && !from.dirty ? from.commit.slice(0, 10) : 'the working tree'}: ${JSON.stringify(r.body)}`)
   })
 
   test(`${t.pkg}: ${t.daemon} demo on ${rt.describe || 'its platform'} streams the hello event and the original's messages`, { skip: t.noDaemon ? `no daemon for ${t.name}: ${t.noDaemon}` : skip, timeout: SLOW_MS + 30000 }, async () => {

@@ -197,6 +197,21 @@ function toolchainFor(t) {
 
 // ---- the build ------------------------------------------------------------
 
+/**
+ * What the binaries are built from, written beside them as .built-from
+ * (git-ignored): the commit, and whether the working tree differed. The
+ * platform suite runs them with the JS of that commit.
+ */
+function provenance() {
+  const git = (args) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim()
+  try {
+    if (fromGit) return { commit: git(['rev-parse', `${fromGit}^{commit}`]), dirty: false }
+    return { commit: git(['rev-parse', 'HEAD']), dirty: git(['status', '--porcelain', '--', 'crates', 'Cargo.toml', 'Cargo.lock']) !== '' }
+  } catch {
+    return { commit: null, dirty: true }
+  }
+}
+
 /** The source tree: the working tree, or a clean export of a revision. */
 function sourceTree() {
   if (!fromGit) return ROOT
@@ -234,7 +249,7 @@ function llvmStrip() {
   return null
 }
 
-function build(t, src, zigbuild) {
+function build(t, src, zigbuild, built) {
   const tc = toolchainFor(t)
   say(`${t.name}: ${native ? `${t.rust} (native)` : t.zig} with ${tc.version}${tc.buildStd ? ' (std built from source: -Zbuild-std)' : ''}`)
   const env = {
@@ -252,6 +267,15 @@ function build(t, src, zigbuild) {
   // on Alpine loads the addon against the system's musl (as napi-rs does).
   if (t.libc === 'musl') env[`CARGO_TARGET_${key}_RUSTFLAGS`] = '-C target-feature=-crt-static'
   if (t.os === 'win32') env.LIBNODE_PATH = libnodeStub()
+  // No Apple SDK here: the frameworks the code links (Security and
+  // CoreFoundation, for the system's root certificates) as link stubs
+  // (apple-stubs.js); a macOS machine has the SDK's.
+  if (t.os === 'darwin' && !native) {
+    const { writeStubs } = require('./apple-stubs')
+    const stubs = writeStubs({ src, cargo: tc.cargo, env, triple: t.rust, out: path.join(targetDir, 'apple-stubs', t.rust) })
+    say(`${t.name}: framework link stubs in ${stubs.dir} (${Object.entries(stubs.counts).map(([k, v]) => `${k}: ${v} symbols`).join(', ')})`)
+    env[`CARGO_TARGET_${key}_RUSTFLAGS`] = `-C link-arg=-F${stubs.dir}`
+  }
   const extra = []
   if (tc.buildStd) {
     env.RUSTC_BOOTSTRAP = '1'
@@ -277,9 +301,10 @@ function build(t, src, zigbuild) {
     fs.chmodSync(daemon, 0o755)
   }
   fs.copyFileSync(path.join(ROOT, 'LICENSE'), path.join(dir, 'LICENSE'))
+  fs.writeFileSync(path.join(dir, '.built-from'), JSON.stringify({ ...built, target: t.zig, rustc: tc.version, date: new Date().toISOString() }) + '\n')
   if (t.os === 'darwin' && !native) {
     const strip = llvmStrip()
-    if (!strip && aptInstall(['llvm'])) return build(t, src, zigbuild)
+    if (!strip && aptInstall(['llvm'])) return build(t, src, zigbuild, built)
     if (!strip) throw new Error('llvm-strip is needed to strip the Mach-O files (Debian: apt-get install llvm)')
     // -x: the local symbols only; the addon's exports (napi_register_module_v1) stay.
     run(strip, ['-x', addon])
@@ -299,13 +324,14 @@ function main() {
     return
   }
   const zigbuild = native ? null : ensureZigbuild()
+  const built = provenance()
   const src = sourceTree()
   const results = []
   for (const t of targets) {
     const started = Date.now()
     let ok = false
     try {
-      ok = build(t, src, zigbuild)
+      ok = build(t, src, zigbuild, built)
     } catch (err) {
       say(`${t.name}: ${err.message}`)
     }
