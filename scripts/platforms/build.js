@@ -227,13 +227,17 @@ function sourceTree() {
  * With napi's dyn-symbols feature nothing is taken from it: N-API is looked
  * up in the host process (node.exe exports it) when the addon loads. So
  * an empty stand-in does: a libnode.dll for the check and an empty
- * libnode.a for the linker.
+ * libnode.a for the linker. napi-build puts this folder on the link path,
+ * so it also holds empty libssp.a and libssp_nonshared.a: rustc's
+ * windows-gnu target asks for GCC's stack-protector libraries, which zig's
+ * MinGW does not have and no Rust code here uses (the link would name any
+ * symbol missing).
  */
 function libnodeStub() {
   const dir = path.join(targetDir, 'libnode-stub')
   fs.mkdirSync(dir, { recursive: true })
   fs.writeFileSync(path.join(dir, 'libnode.dll'), '')
-  fs.writeFileSync(path.join(dir, 'libnode.a'), '!<arch>\n')
+  for (const lib of ['libnode.a', 'libssp.a', 'libssp_nonshared.a']) fs.writeFileSync(path.join(dir, lib), '!<arch>\n')
   return dir
 }
 

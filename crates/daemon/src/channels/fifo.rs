@@ -48,10 +48,32 @@ pub fn open(path: &str, mode: u32) -> Result<pipe::Receiver, FifoError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => create(path, mode)?,
         Err(e) => return Err(FifoError::Open(e)),
     }
+    open_read_write(path)
+}
+
+/// Opened for reading and writing: we are a writer ourselves, so the reader
+/// never sees end-of-file when the last publisher closes.
+#[cfg(target_os = "linux")]
+fn open_read_write(path: &str) -> Result<pipe::Receiver, FifoError> {
     pipe::OpenOptions::new()
         .read_write(true)
         .open_receiver(path)
         .map_err(FifoError::Open)
+}
+
+/// Elsewhere (macOS, the BSDs) tokio has no `read_write` option: the FIFO
+/// is opened O_RDWR | O_NONBLOCK with std (which these systems allow for a
+/// FIFO, as Linux does), then handed to tokio.
+#[cfg(not(target_os = "linux"))]
+fn open_read_write(path: &str) -> Result<pipe::Receiver, FifoError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(FifoError::Open)?;
+    pipe::Receiver::from_file(file).map_err(FifoError::Open)
 }
 
 /// Which file `path` names now (device and inode), to notice that the
