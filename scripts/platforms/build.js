@@ -280,6 +280,9 @@ function build(t, src, zigbuild, built) {
     say(`${t.name}: framework link stubs in ${stubs.dir} (${Object.entries(stubs.counts).map(([k, v]) => `${k}: ${v} symbols`).join(', ')})`)
     env[`CARGO_TARGET_${key}_RUSTFLAGS`] = `-C link-arg=-F${stubs.dir}`
   }
+  // The oldest macOS the files declare (LC_BUILD_VERSION): rustc and
+  // cargo-zigbuild pass it to zig, whose own default is its newest macOS.
+  if (t.os === 'darwin') env.MACOSX_DEPLOYMENT_TARGET = t.macos
   const extra = []
   if (tc.buildStd) {
     env.RUSTC_BOOTSTRAP = '1'
