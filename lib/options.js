@@ -92,7 +92,7 @@ function redisOption(value) {
   const { url, prefix, ttl, ca } = typeof value === 'string' ? { url: value } : value
   if (typeof value !== 'string' && (typeof value !== 'object' || Array.isArray(value))) fail(`option 'redis' must be ${form}, got ${describe(value)}`)
   if (typeof url !== 'string' || !/^(redis|rediss|unix|redis\+unix|rediss?\+sentinel):\/\//i.test(url)) fail(`option 'redis' must be ${form}, got url ${describe(redact(url))}`)
-  if (prefix !== undefined && (typeof prefix !== 'string' || prefix === '')) fail(`option 'redis.prefix' must be a non-empty string, got ${describe(prefix)}`)
+  if (prefix !== undefined && (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix))) fail(`option 'redis.prefix' must be a non-empty string with no braces (it is the keys' hash tag), got ${describe(prefix)}`)
   if (ttl !== undefined && !(typeof ttl === 'number' && Number.isInteger(ttl) && ttl >= 1 && ttl <= 2 ** 31)) fail(`option 'redis.ttl' must be a whole number of seconds from 1, got ${describe(ttl)}`)
   if (ca !== undefined && typeof ca !== 'string' && !Buffer.isBuffer(ca)) fail(`option 'redis.ca' must be PEM text (a string or a Buffer), got ${describe(ca)}`)
   return { redisUrl: url, redisPrefix: prefix, redisTtlS: ttl, redisCa: ca === undefined ? undefined : String(ca) }

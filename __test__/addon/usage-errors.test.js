@@ -156,6 +156,7 @@ test('a redis option that cannot work is refused before anything starts', () => 
   assert.throws(() => new SSE(null, { redis: 'localhost:6379' }), { name: 'TypeError', message: /option 'redis'/ })
   assert.throws(() => new SSE(null, { redis: { url: 'redis://127.0.0.1', prefix: '' } }), { name: 'TypeError', message: /redis\.prefix/ })
   assert.throws(() => new SSE(null, { redis: 'redis://127.0.0.1:notaport' }), { name: 'TypeError', code: 'ERR_SSEHUB_INVALID_OPTION', message: /invalid Redis URL/ })
+  assert.throws(() => new SSE(null, { redis: { url: 'redis://127.0.0.1', prefix: 'app}' } }), { name: 'TypeError', message: /redis\.prefix.*no braces/ })
   assert.throws(() => new SSE(null, { redis: { url: 'rediss://127.0.0.1', ca: 42 } }), { name: 'TypeError', message: /redis\.ca' must be PEM text/ })
   assert.throws(() => new SSE(null, { redis: 'redis+sentinel://127.0.0.1:26379' }), { name: 'TypeError', code: 'ERR_SSEHUB_INVALID_OPTION', message: /names the service/ })
 })

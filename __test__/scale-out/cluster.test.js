@@ -196,4 +196,36 @@ describe('a three-master Redis Cluster', () => {
       await b.stop()
     }
   })
+
+  // Last: it leaves a master down for good.
+  test("the node a URL names goes away for good: the bus reconnects through the nodes it knows", async () => {
+    const owner = cluster.ownerOf(slot)
+    const named = cluster.nodes.find((n) => n !== owner)
+    const a = await addonNode({ redis: named.url, history: 100 })
+    const b = await addonNode({ redis: named.url, history: 100 })
+    try {
+      const c = addonStream(b, 'g')
+      await warm(c, (w) => a.sse.publish('g', w))
+      await a.sse.publish('g', 'one')
+      await named.kill()
+      // Every connection of the nodes to the slot's master cut: they must make new ones.
+      cluster.cli(owner.port, 'CLIENT', 'KILL', 'TYPE', 'normal')
+      cluster.cli(owner.port, 'CLIENT', 'KILL', 'TYPE', 'pubsub')
+      const r = recorder(a.sse, 'g')
+      const deadline = Date.now() + 20000
+      while (!r.accepted.length && Date.now() < deadline) {
+        await r.publish(`again${r.rejected.length}`)
+        if (!r.accepted.length) await sleep(200)
+      }
+      for (let i = 0; i < 5; i++) await r.publish(`more${i}`)
+      assert.ok(r.accepted.includes('more4'), `publishes still rejected: ${r.rejected.slice(-2)}`)
+      await eventually(() => afterWarm(c.events()).some((e) => e.data === 'more4'), 15000, 'the events after the cut')
+      await sleep(300)
+      assert.deepEqual(datas(live(afterWarm(c.events()))), ['one', ...r.accepted])
+      c.destroy()
+    } finally {
+      await a.stop()
+      await b.stop()
+    }
+  })
 })

@@ -186,7 +186,15 @@ impl NativeHub {
     /// Where `busPublish` outcomes are delivered, in batches of
     /// `{ ticket, id, error, code }` (set once, by lib/engine.js).
     #[napi(catch_unwind)]
-    pub fn on_receipts(&self, callback: Function<Vec<TicketReceipt>, ()>) -> Result<()> {
+    pub fn on_receipts(&self, env: &Env, callback: Function<Vec<TicketReceipt>, ()>) -> Result<()> {
+        // A second callback would leave the first one's Promises waiting.
+        if self.receipts.get().is_some() {
+            return Err(coded(
+                env,
+                Code::InvalidOption,
+                "ssehub: receipts go to one callback",
+            ));
+        }
         let _ = self.receipts.set(Arc::new(Receipts::new(callback)?));
         Ok(())
     }

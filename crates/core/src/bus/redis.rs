@@ -32,18 +32,21 @@
 //! two channels arrives twice) a comparison with the last id delivered.
 //!
 //! Modules: `endpoint` (where to connect: a URL, TLS, Sentinel, a
-//! cluster), `scripts` (the Lua), `link` (the command connection, error
+//! cluster), `sentinel` (its URL), `cluster` (the bus's slot, the seeds),
+//! `scripts` (the Lua), `link` (the command connection, error
 //! classes), `publisher` (batches and deadlines), `follower` (subscriber,
 //! catch-up, resume and the gap rules), `subscriber` (its connection:
 //! Pub/Sub on one Redis, sharded Pub/Sub on a cluster), `read` (the read
 //! script's answers).
 
+mod cluster;
 mod endpoint;
 mod follower;
 mod link;
 mod publisher;
 mod read;
 mod scripts;
+mod sentinel;
 mod subscriber;
 
 use super::{wire, Body, Bus, BusError, BusStats, ErrorCounts, Failure, Message, Receipt};
@@ -274,7 +277,17 @@ impl RedisBus {
     /// background (and again whenever the connection is lost). See
     /// [`RedisBus::ready`] for the first connection's outcome.
     pub fn start(hub: &Hub, config: RedisConfig) -> Result<RedisBus, String> {
-        let endpoint = Arc::new(Endpoint::open(&config.url, config.ca.as_deref())?);
+        if config.prefix.contains(['{', '}']) {
+            return Err(format!(
+                "the Redis key prefix '{}' holds a brace: it is the keys' hash tag ({{prefix}}), so it may not",
+                config.prefix
+            ));
+        }
+        let endpoint = Arc::new(Endpoint::open(
+            &config.url,
+            config.ca.as_deref(),
+            &config.prefix,
+        )?);
         let keys = Keys::new(&config.prefix);
         let shared = Arc::new(Shared::new());
         let link = Arc::new(Link::new(endpoint.clone()));

@@ -192,6 +192,16 @@ impl Follower {
                             return Ended::Lost(e);
                         }
                     }
+                    Heard::NodeLost => {
+                        let recovered = match sub.home_changed().await {
+                            Ok(false) => Ok(()),
+                            Ok(true) => self.recover(&mut sub, &subscribed).await,
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = recovered {
+                            return Ended::Lost(e);
+                        }
+                    }
                     Heard::Lost(e) => return Ended::Lost(e),
                 },
                 c = control.recv() => {
@@ -230,15 +240,24 @@ impl Follower {
     /// slot moved, or its master went): subscribes again, which the
     /// cluster connection sends to the slot's master now, then catches up
     /// from the streams as after a reconnect.
+    ///
+    /// A slot's move interrupts every channel at once (one `sunsubscribe`
+    /// each): what waits is taken first, so one recovery covers them all,
+    /// and the messages that waited are delivered after the catch-up
+    /// (delivered before, they would move the last id past what it reads).
     async fn recover(
         &mut self,
         sub: &mut Subscriber,
         subscribed: &HashSet<String>,
     ) -> Result<(), Failure> {
+        let waiting = sub.take_waiting();
         let mut names = vec![self.keys.all.clone()];
         names.extend(subscribed.iter().map(|c| self.keys.of(c)));
         sub.subscribe(&names, true).await?;
         self.caught_up_after(true).await?;
+        for payload in waiting {
+            self.on_message(&payload);
+        }
         self.alive = Some(Instant::now());
         self.shared.reconnects.fetch_add(1, Relaxed);
         Ok(())

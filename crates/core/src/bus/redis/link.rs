@@ -10,7 +10,7 @@
 use super::endpoint::{Commands, Endpoint};
 use super::scripts::{Lua, Scripts};
 use crate::bus::{Failure, FailureClass};
-use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
+use redis::{ErrorKind, FromRedisValue, RedisError, ServerErrorKind, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
@@ -72,10 +72,14 @@ impl Link {
     async fn connect(&self) -> Result<Live, Failure> {
         let mut conn = self.endpoint.commands().await?;
         load_scripts(&mut conn, &self.scripts).await?;
-        let time: (u64, u64) = redis::cmd("TIME")
-            .query_async(&mut conn)
+        // The clock of the node that runs the scripts (on a cluster, the
+        // master of the bus's slot): the deadlines are written in it.
+        let time = conn
+            .at_home(&redis::cmd("TIME"))
             .await
             .map_err(|e| classify(&e))?;
+        let time = <(u64, u64)>::from_redis_value(time)
+            .map_err(|e| Failure::new(FailureClass::Other, format!("TIME answered {e}")))?;
         self.anchor(Instant::now(), time);
         self.sharded.store(conn.is_cluster(), Relaxed);
         Ok(Live {
@@ -194,18 +198,14 @@ impl Link {
 }
 
 /// Loads both scripts: pipelined on one Redis; on a cluster, one command
-/// each, which the cluster connection sends to every master.
+/// each, to the master of the bus's slot (where they run; a master that
+/// takes over answers NOSCRIPT and gets them then).
 async fn load_scripts(conn: &mut Commands, scripts: &Scripts) -> Result<(), Failure> {
     let loaded = if conn.is_cluster() {
         let mut done = Ok(());
         for source in scripts.sources() {
-            done = done.and(
-                redis::cmd("SCRIPT")
-                    .arg("LOAD")
-                    .arg(source)
-                    .query_async::<()>(conn)
-                    .await,
-            );
+            let load = redis::cmd("SCRIPT").arg("LOAD").arg(source).clone();
+            done = done.and(conn.at_home(&load).await.map(drop));
         }
         done
     } else {

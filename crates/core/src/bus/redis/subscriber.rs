@@ -9,6 +9,7 @@
 //! sends where the cluster now says, then catches up from the streams,
 //! as after any reconnect.
 
+use super::cluster::to_master_of;
 use super::endpoint::Endpoint;
 use super::link::{classify, timed_out};
 use super::EXCHANGE_TIMEOUT;
@@ -27,8 +28,13 @@ const MAX_SUBSCRIBE: usize = 1000;
 pub(super) enum Heard {
     /// A message's payload.
     Message(Vec<u8>),
-    /// Messages may have been missed: subscribe again, then catch up.
+    /// Messages may have been missed (the slot moved, or its master
+    /// went): subscribe again, then catch up.
     Interrupted,
+    /// The cluster client lost a node's connection: if it was the
+    /// connection to the slot's master ([`Subscriber::home_changed`]),
+    /// messages may have been missed.
+    NodeLost,
     /// The connection is gone.
     Lost(Failure),
 }
@@ -40,21 +46,30 @@ pub(super) enum Subscriber {
     },
     Cluster {
         conn: ClusterConnection,
+        /// The slot of the bus's keys and channels.
+        slot: u16,
         pushes: mpsc::UnboundedReceiver<PushInfo>,
         /// Channels we unsubscribed from whose confirmation is due.
         leaving: HashSet<Vec<u8>>,
+        /// The id the slot's master gave our connection (`CLIENT ID`): a
+        /// new one means the connection was made again.
+        home: Option<i64>,
     },
 }
 
 impl Subscriber {
     pub(super) async fn connect(endpoint: &Endpoint) -> Result<Subscriber, Failure> {
         let (tx, pushes) = mpsc::unbounded_channel();
-        if let Some(conn) = endpoint.cluster_subscriber(tx).await? {
-            return Ok(Subscriber::Cluster {
+        if let Some((conn, slot)) = endpoint.cluster_subscriber(tx).await? {
+            let mut sub = Subscriber::Cluster {
                 conn,
+                slot,
                 pushes,
                 leaving: HashSet::new(),
-            });
+                home: None,
+            };
+            sub.home_changed().await?;
+            return Ok(sub);
         }
         let client = endpoint.client().await?;
         let pubsub = client.get_async_pubsub().await.map_err(|e| classify(&e))?;
@@ -83,13 +98,56 @@ impl Subscriber {
         let pong = match self {
             // Subscribed, Redis answers ["pong", ""], not +PONG.
             Subscriber::Single { sink, .. } => bounded(sink.ping::<Value>()).await.map(drop),
-            Subscriber::Cluster { conn, .. } => {
-                bounded(redis::cmd("PING").query_async::<Value>(conn))
+            // The slot's master: the node our messages come from.
+            Subscriber::Cluster { conn, slot, .. } => {
+                bounded(conn.route_command(redis::cmd("PING"), to_master_of(*slot)))
                     .await
                     .map(drop)
             }
         };
         pong.map_err(|_| Failure::new(FailureClass::Unavailable, "no answer to PING"))
+    }
+
+    /// Whether the connection to the slot's master was made again since
+    /// last asked (or is gone): messages may have been missed meanwhile.
+    /// Always true on one Redis, where this is not asked.
+    pub(super) async fn home_changed(&mut self) -> Result<bool, Failure> {
+        let Subscriber::Cluster {
+            conn, slot, home, ..
+        } = self
+        else {
+            return Ok(true);
+        };
+        let id = bounded(
+            conn.route_command(redis::cmd("CLIENT").arg("ID").clone(), to_master_of(*slot)),
+        )
+        .await?;
+        let Value::Int(id) = id else {
+            return Err(Failure::new(
+                FailureClass::Other,
+                format!("CLIENT ID answered {id:?}"),
+            ));
+        };
+        Ok(home.replace(id) != Some(id))
+    }
+
+    /// The messages already received and waiting, in order; what else
+    /// waited (interruptions) is dropped: the caller is about to subscribe
+    /// again and catch up, which covers them.
+    pub(super) fn take_waiting(&mut self) -> Vec<Vec<u8>> {
+        let Subscriber::Cluster {
+            pushes, leaving, ..
+        } = self
+        else {
+            return Vec::new();
+        };
+        let mut messages = Vec::new();
+        while let Ok(push) = pushes.try_recv() {
+            if let Some(Heard::Message(m)) = heard_from_cluster(push, leaving) {
+                messages.push(m);
+            }
+        }
+        messages
     }
 
     /// The next thing heard that matters. Cancel-safe: nothing is taken
@@ -135,7 +193,7 @@ fn heard_from_cluster(push: PushInfo, leaving: &mut HashSet<Vec<u8>>) -> Option<
     match push.kind {
         PushKind::SMessage | PushKind::Message => bytes(push.data.get(1)).map(Heard::Message),
         // The client lost a node's connection; it reconnects by itself.
-        PushKind::Disconnection => Some(Heard::Interrupted),
+        PushKind::Disconnection => Some(Heard::NodeLost),
         PushKind::SUnsubscribe => {
             let channel = bytes(push.data.first()).unwrap_or_default();
             // Ours, confirmed; else the slot moved (or its master went).
@@ -192,7 +250,7 @@ mod tests {
                 },
                 &mut leaving
             ),
-            Some(Heard::Interrupted)
+            Some(Heard::NodeLost)
         ));
         assert!(
             heard_from_cluster(push(PushKind::SSubscribe, &[b"{s:}ch:a"]), &mut leaving).is_none()
