@@ -95,7 +95,7 @@ function appFor(t) {
   }
   const pkg = path.join(app, 'node_modules', '@ssehub', t.name)
   copyDir(dirOf(t), pkg, (name) => name !== 'README.md' && name !== '.built-from')
-  fs.chmodSync(path.join(pkg, t.daemon), 0o755)
+  if (!t.noDaemon) fs.chmodSync(path.join(pkg, t.daemon), 0o755)
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
   fs.writeFileSync(path.join(app, 'app.js'), APP)
   return app

@@ -164,7 +164,44 @@ function wine() {
     if (!sh(bin, ['winecfg', '-v', 'win10'], { env: wineEnv() })) return null
     fs.writeFileSync(marker, '')
   }
+  wineBcryptPrimitives()
   return bin
+}
+
+/**
+ * Wine 8 (Debian 12) has no bcryptprimitives.dll, which Windows 8 and
+ * later have and Rust's std imports (ProcessPrng, its random source) in
+ * every Windows binary. The emulated Windows gets a stand-in: ProcessPrng
+ * forwarding to BCryptGenRandom (wine has bcrypt.dll), built with zig into
+ * the prefix's system32. Part of the emulator, not of any package.
+ */
+const PROCESS_PRNG = `#include <windows.h>
+LONG WINAPI BCryptGenRandom(void *alg, PUCHAR buf, ULONG len, ULONG flags);
+__declspec(dllexport) BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
+  while (len) {
+    ULONG chunk = len > 0x40000000 ? 0x40000000 : (ULONG)len;
+    if (BCryptGenRandom(NULL, data, chunk, 2 /* BCRYPT_USE_SYSTEM_PREFERRED_RNG */) != 0) return FALSE;
+    data += chunk;
+    len -= chunk;
+  }
+  return TRUE;
+}
+`
+
+function wineBcryptPrimitives() {
+  const dll = path.join(WINEPREFIX, 'drive_c', 'windows', 'system32', 'bcryptprimitives.dll')
+  if (fs.existsSync(dll)) return true
+  const wineDlls = ['/usr/lib/x86_64-linux-gnu/wine/x86_64-windows', '/usr/lib/wine/x86_64-windows', '/usr/lib64/wine/x86_64-windows']
+  if (wineDlls.some((d) => fs.existsSync(path.join(d, 'bcryptprimitives.dll')))) return true
+  const py = which('python3') || which('python')
+  const src = path.join(DIR, 'bcryptprimitives.c')
+  fs.writeFileSync(src, PROCESS_PRNG)
+  if (!py || !sh(py, ['-m', 'ziglang', 'cc', '-target', 'x86_64-windows-gnu', '-shared', '-O2', '-s', '-o', dll, src, '-lbcrypt'], { cwd: DIR })) {
+    say('could not build the bcryptprimitives.dll stand-in (pip install ziglang): Rust binaries will not load under this wine')
+    return false
+  }
+  for (const extra of ['bcryptprimitives.lib', 'bcryptprimitives.pdb']) fs.rmSync(path.join(path.dirname(dll), extra), { force: true })
+  return true
 }
 
 function wineEnv() {
