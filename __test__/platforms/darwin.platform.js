@@ -15,7 +15,7 @@ const { read, compare } = require('./binfmt')
 
 for (const t of TARGETS.filter((x) => x.os === 'darwin')) {
   for (const which of ['addon', 'daemon']) {
-    test(`${t.pkg}: ${which === 'addon' ? t.addon : t.daemon} is a signed, stripped ${t.cpu} Mach-O ${which === 'addon' ? 'dylib exporting napi_register_module_v1' : 'executable'} for macOS ${t.macos}+`, (ctx) => {
+    test(`${t.pkg}: ${which === 'addon' ? t.addon : t.daemon} is a ${t.cpu === 'arm64' ? 'validly signed, ' : ''}stripped ${t.cpu} Mach-O ${which === 'addon' ? 'dylib exporting napi_register_module_v1' : 'executable'} for macOS ${t.macos}+`, (ctx) => {
       const files = artifacts(t)
       if (!files) return ctx.skip(notBuilt(t))
       const m = read(files[which])
