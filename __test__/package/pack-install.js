@@ -27,10 +27,30 @@ const platformPkg = require(path.join(PLATFORM_DIR, 'package.json'))
 const ADDON = `ssehub.${TRIPLE}.node`
 const DAEMON = process.platform === 'win32' ? 'ssehub-daemon.exe' : 'ssehub-daemon'
 
-/** PATH without any folder that has cargo or rustc in it. */
-const NO_CARGO_PATH = process.env.PATH.split(path.delimiter)
-  .filter((dir) => !['cargo', 'rustc'].some((bin) => fs.existsSync(path.join(dir, bin))))
-  .join(path.delimiter)
+/** A Rust toolchain's programs, which an install without cargo must not find. */
+const RUST_BINS = /^(cargo|rustc|rustup|rustdoc|cargo-.*)$/
+
+/**
+ * PATH as it is, but with no Rust toolchain on it: a folder holding only
+ * Rust's programs (~/.cargo/bin) is left out, and one that holds others
+ * too (/usr/bin, where Debian's rustc-web puts cargo) is replaced by a
+ * folder of links to everything in it but Rust's programs.
+ */
+function pathWithoutCargo(shims) {
+  return process.env.PATH.split(path.delimiter)
+    .map((dir, i) => {
+      if (!['cargo', 'rustc'].some((bin) => fs.existsSync(path.join(dir, bin)))) return dir
+      const names = fs.readdirSync(dir).filter((name) => !RUST_BINS.test(name))
+      if (names.every((name) => RUST_BINS.test(name) || name.startsWith('.'))) return null
+      const shim = path.join(shims, String(i))
+      fs.mkdirSync(shim, { recursive: true })
+      for (const name of names) fs.symlinkSync(path.join(dir, name), path.join(shim, name))
+      return shim
+    })
+    .filter(Boolean)
+    .join(path.delimiter)
+}
+let NO_CARGO_PATH
 const noCargoEnv = () => {
   const env = { ...process.env, PATH: NO_CARGO_PATH }
   delete env.CARGO_TARGET_DIR
@@ -43,6 +63,7 @@ let mainTarball
 let platformTarball
 before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ssehub-pack-'))
+  NO_CARGO_PATH = pathWithoutCargo(path.join(tmp, 'path'))
 })
 after(() => fs.rmSync(tmp, { recursive: true, force: true }))
 
