@@ -32,8 +32,24 @@ const REQUIRE_RUNS = 15
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ssehub-measure-'))
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }))
 
+/**
+ * PATH with no Rust toolchain on it (as pack-install.js does): a folder of
+ * Rust's programs only is left out; one that holds others too (/usr/bin,
+ * where Debian's rustc-web puts cargo) becomes a folder of links to all
+ * but Rust's programs.
+ */
+const RUST_BINS = /^(cargo|rustc|rustup|rustdoc|cargo-.*)$/
 const NO_CARGO_PATH = process.env.PATH.split(path.delimiter)
-  .filter((dir) => !['cargo', 'rustc'].some((bin) => fs.existsSync(path.join(dir, bin))))
+  .map((dir, i) => {
+    if (!['cargo', 'rustc'].some((bin) => fs.existsSync(path.join(dir, bin)))) return dir
+    const names = fs.readdirSync(dir).filter((name) => !RUST_BINS.test(name) && !name.startsWith('.'))
+    if (!names.length) return null
+    const shim = path.join(tmp, 'path', String(i))
+    fs.mkdirSync(shim, { recursive: true })
+    for (const name of names) fs.symlinkSync(path.join(dir, name), path.join(shim, name))
+    return shim
+  })
+  .filter(Boolean)
   .join(path.delimiter)
 
 function cleanEnv(extra = {}) {
@@ -45,7 +61,7 @@ function cleanEnv(extra = {}) {
 
 function npm(args, cwd, env = cleanEnv()) {
   const r = spawnSync('npm', args, { cwd, env, encoding: 'utf8' })
-  if (r.status !== 0) throw new Error(`npm ${args.join(' ')} failed: ${r.stderr}`)
+  if (r.status !== 0) throw new Error(`npm ${args.join(' ')} failed: ${r.error || r.stderr}`)
   return r.stdout
 }
 
@@ -136,8 +152,8 @@ function main() {
     }
     const p = pack(path.join(ROOT, 'npm', t.name))
     const addon = fs.statSync(path.join(ROOT, 'npm', t.name, t.addon)).size
-    const daemon = fs.statSync(path.join(ROOT, 'npm', t.name, t.daemon)).size
-    sizes.push(`| \`${t.pkg}\` | ${mb(p.size)} | ${mb(p.unpacked)} | ${mb(addon)} | ${mb(daemon)} |`)
+    const daemon = t.noDaemon ? 'none' : mb(fs.statSync(path.join(ROOT, 'npm', t.name, t.daemon)).size)
+    sizes.push(`| \`${t.pkg}\` | ${mb(p.size)} | ${mb(p.unpacked)} | ${mb(addon)} | ${daemon} |`)
   }
 
   // ssehub from its tarballs, better-sse and sse from the registry.
@@ -154,6 +170,8 @@ function main() {
     const { times, dir } = installRuns(c.name, c.specs, c.flags)
     const size = bytesUnder(path.join(dir, 'node_modules'))
     if (c.name === 'ssehub') {
+      // cargo was not reachable from the install.
+      if (spawnSync('cargo', ['--version'], { env: cleanEnv() }).status === 0) throw new Error('cargo is on the install PATH')
       // The prebuilt package was used, nothing was built.
       if (!fs.existsSync(path.join(dir, 'node_modules', '@ssehub', host, hostTarget.addon))) throw new Error('the platform package was not installed')
       if (fs.readdirSync(path.join(dir, 'node_modules', 'ssehub')).some((f) => f.endsWith('.node'))) throw new Error('the install script built an addon')
