@@ -199,8 +199,11 @@ describe('three nodes on one Redis: two channels daemons and an addon', () => {
     // One script per event awaited alone (its commands: TIME, MGET,
     // XREVRANGE, XADD, PUBLISH, EXPIRE, SET; the scripts are loaded once
     // per connection), whatever the number of clients and nodes.
-    assert.equal(few.scripts, 1)
-    assert.equal(more.scripts, 1)
+    // Each node also reads Redis's epoch once a second (one read script),
+    // which may fall in a window: under 1.5 scripts an event, not 2.
+    for (const [what, got] of [['few', few.scripts], ['more', more.scripts]]) {
+      assert.ok(got >= 1 && got < 1.5, `scripts per event with ${what} clients: ${got}`)
+    }
     // The nodes' own traffic (a keep-alive PING every 5 s, a channel
     // subscribed or dropped as clients come and go) may fall in a window:
     // less than one command per window, not a cost per event.
