@@ -16,6 +16,7 @@ use super::redact;
 use super::sentinel::SentinelUrl;
 use crate::bus::Failure;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::SentinelClient;
 use redis::{
@@ -121,29 +122,13 @@ impl Endpoint {
     /// command, and the next one goes where the cluster now says.
     pub(super) async fn commands(&self) -> Result<Commands, Failure> {
         let client = self.client().await?;
-        if !self.map.known() {
-            // Every wait is ours (the callers' deadlines): none of the library's.
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(None)
-                .set_response_timeout(None);
-            let mut conn = client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-                .map_err(|e| classify(&e))?;
-            if !is_cluster(&mut conn).await? {
-                return Ok(Commands::Single(conn));
-            }
+        if let Some(conn) = self.single(&client).await? {
+            return Ok(Commands::Single(conn));
         }
-        let mut conn = self
+        let builder = self
             .map
-            .builder(client.get_connection_info(), self.ca.as_deref())
-            .retries(0)
-            .build()
-            .map_err(|e| classify(&e))?
-            .get_async_connection()
-            .await
-            .map_err(|e| classify(&e))?;
-        self.map.learn(&mut conn, self.slot).await?;
+            .builder(client.get_connection_info(), self.ca.as_deref());
+        let conn = self.cluster_connection(builder.retries(0)).await?;
         Ok(Commands::Cluster(conn, self.slot))
     }
 
@@ -156,27 +141,52 @@ impl Endpoint {
         pushes: mpsc::UnboundedSender<PushInfo>,
     ) -> Result<Option<(ClusterConnection, u16)>, Failure> {
         let client = self.client().await?;
-        if !self.map.known() {
-            let mut conn = client
-                .get_multiplexed_async_connection()
-                .await
-                .map_err(|e| classify(&e))?;
-            if !is_cluster(&mut conn).await? {
-                return Ok(None);
-            }
+        if self.single(&client).await?.is_some() {
+            return Ok(None);
         }
-        let mut conn = self
+        let builder = self
             .map
             .builder(client.get_connection_info(), self.ca.as_deref())
             .use_protocol(redis::ProtocolVersion::RESP3)
-            .push_sender(pushes)
+            .push_sender(pushes);
+        let conn = self.cluster_connection(builder).await?;
+        Ok(Some((conn, self.slot)))
+    }
+
+    /// A connection to the Redis `client` reaches, unless it is a cluster
+    /// (or one was seen here before): then `None`.
+    async fn single(
+        &self,
+        client: &redis::Client,
+    ) -> Result<Option<MultiplexedConnection>, Failure> {
+        if self.map.known() {
+            return Ok(None);
+        }
+        // Every wait is ours (the callers' deadlines): none of the library's.
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(None)
+            .set_response_timeout(None);
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok((!is_cluster(&mut conn).await?).then_some(conn))
+    }
+
+    /// Connects to the cluster as `builder` says, then notes its nodes as
+    /// the seeds of the next connection.
+    async fn cluster_connection(
+        &self,
+        builder: ClusterClientBuilder,
+    ) -> Result<ClusterConnection, Failure> {
+        let mut conn = builder
             .build()
             .map_err(|e| classify(&e))?
             .get_async_connection()
             .await
             .map_err(|e| classify(&e))?;
         self.map.learn(&mut conn, self.slot).await?;
-        Ok(Some((conn, self.slot)))
+        Ok(conn)
     }
 
     /// A client for the Redis to talk to now.
