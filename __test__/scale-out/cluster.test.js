@@ -10,36 +10,16 @@ const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert')
 const { startCluster, events } = require('../helpers/redis')
 const { start, openStream, split, dechunk } = require('../helpers/daemon')
-const { startSse, get, eventually } = require('../helpers/addon')
+const { eventually } = require('../helpers/addon')
+const { datas, live, addonNode: baseNode, addonStream, warm, afterWarm } = require('../helpers/scale')
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-const datas = (list) => list.map((e) => e.data)
-const live = (list) => list.filter((e) => e.event !== 'ssehub-gap')
-
+/** A node that ignores its bus's errors (they are expected here). */
 async function addonNode(options) {
-  const node = await startSse(options)
-  node.sse.on('connection', (client, query) => {
-    for (const c of String(query.ch || '').split(',').filter(Boolean)) client.join(c)
-  })
+  const node = await baseNode(options)
   node.sse.on('error', () => {})
   return node
 }
-
-function addonStream(node, channels, headers = {}) {
-  const c = get(node.port, `/sse?ch=${channels}`, headers)
-  c.events = () => events(c.body)
-  return c
-}
-
-async function warm(c, publish) {
-  for (let i = 0; !c.body.includes('data: warm'); i++) {
-    if (i > 200) assert.fail('the node never subscribed')
-    await publish('warm').catch(() => {})
-    await sleep(25)
-  }
-}
-
-const afterWarm = (list) => list.slice(list.findLastIndex((e) => e.data === 'warm') + 1)
 
 /** Publishes `data` on `sse` to `channel`, noting whether it was taken. */
 function recorder(sse, channel) {

@@ -8,44 +8,12 @@ const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert')
 const { startRedis, events } = require('../helpers/redis')
 const { start, raw, openStream, split, dechunk, runToEnd } = require('../helpers/daemon')
-const { startSse, get, eventually, SSE } = require('../helpers/addon')
+const { eventually, SSE } = require('../helpers/addon')
+const { datas, addonNode, addonStream, warm, afterWarm, firstError } = require('../helpers/scale')
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-const datas = (list) => list.map((e) => e.data)
-
-/** An addon stream of `channels` on `node`: `.events()` parses what arrived. */
-function addonStream(node, channels, headers = {}) {
-  const c = get(node.port, `/sse?ch=${channels}`, headers)
-  c.events = () => events(c.body)
-  return c
-}
-
-/** An addon node whose clients join the channels of their `ch` query. */
-async function addonNode(options) {
-  const node = await startSse(options)
-  node.sse.on('connection', (client, query) => {
-    for (const c of String(query.ch || '').split(',').filter(Boolean)) client.join(c)
-  })
-  return node
-}
-
 /** Resolves once `node`'s bus is subscribed to `n` channels. */
 const subscribed = (node, n = 1) => eventually(() => node.sse.stats().bus.connected && node.sse.stats().bus.subscriptions >= n, 5000, 'the node to subscribe')
-
-/**
- * Publishes probes until client `c` gets one: its node has subscribed to
- * the channel (a node subscribes once a client joins, asynchronously).
- */
-async function warm(c, publish) {
-  for (let i = 0; !c.body.includes('data: warm'); i++) {
-    if (i > 100) assert.fail('the node never subscribed')
-    await publish('warm')
-    await sleep(20)
-  }
-}
-
-/** The events after the last probe. */
-const afterWarm = (list) => list.slice(list.findLastIndex((e) => e.data === 'warm') + 1)
 
 /** Cuts every subscriber connection (every node's), as a proxy or Redis's output-buffer limit would. */
 const cutSubscribers = (redis) => redis.command('CLIENT', 'KILL', 'TYPE', 'pubsub')
@@ -388,10 +356,7 @@ describe('smaller defects (6)', () => {
     test('addon: an \'error\' event at start (ERR_SSEHUB_BUS, auth), and publishes reject with it', async () => {
       const sse = new SSE(null, { redis: `redis://:wrong-one@127.0.0.1:${locked.port}/0` })
       try {
-        const err = await new Promise((resolve, reject) => {
-          sse.once('error', resolve)
-          setTimeout(() => reject(new Error('no error event')), 5000)
-        })
+        const err = await firstError(sse)
         assert.equal(err.code, 'ERR_SSEHUB_BUS')
         assert.match(err.message, /\bauth\b/)
         assert.doesNotMatch(err.message, /wrong-one/)

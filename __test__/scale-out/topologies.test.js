@@ -12,7 +12,8 @@ const os = require('node:os')
 const path = require('node:path')
 const { startRedis, freePort, events } = require('../helpers/redis')
 const { start, runToEnd, openStream, split, dechunk } = require('../helpers/daemon')
-const { startSse, get, eventually, SSE } = require('../helpers/addon')
+const { eventually, SSE } = require('../helpers/addon')
+const { datas, addonNode, addonStream, warm, afterWarm, firstError } = require('../helpers/scale')
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
@@ -24,33 +25,6 @@ async function until(check, ms, what) {
     await sleep(20)
   }
 }
-const datas = (list) => list.map((e) => e.data)
-
-async function addonNode(options) {
-  const node = await startSse(options)
-  node.sse.on('connection', (client, query) => {
-    for (const c of String(query.ch || '').split(',').filter(Boolean)) client.join(c)
-  })
-  return node
-}
-
-function addonStream(node, channels, headers = {}) {
-  const c = get(node.port, `/sse?ch=${channels}`, headers)
-  c.events = () => events(c.body)
-  return c
-}
-
-/** Publishes probes until `c` gets one (its node subscribed meanwhile). */
-async function warm(c, publish) {
-  for (let i = 0; !c.body.includes('data: warm'); i++) {
-    if (i > 100) assert.fail('the node never subscribed')
-    await publish('warm').catch(() => {})
-    await sleep(30)
-  }
-}
-
-const afterWarm = (list) => list.slice(list.findLastIndex((e) => e.data === 'warm') + 1)
-
 /** A CA and a certificate for 127.0.0.1 / localhost it signed, in `dir`. */
 function makeCertificates(dir) {
   const file = (name) => path.join(dir, name)
@@ -293,10 +267,7 @@ describe('ACL users', () => {
   test('a user short of a permission fails at start with the auth class', async () => {
     const sse = new SSE(null, { redis: `redis://short:short-secret@127.0.0.1:${redis.port}/0` })
     try {
-      const err = await new Promise((resolve, reject) => {
-        sse.once('error', resolve)
-        setTimeout(() => reject(new Error('no error event')), 5000)
-      })
+      const err = await firstError(sse)
       assert.equal(err.code, 'ERR_SSEHUB_BUS')
       assert.match(err.message, /\bauth\b/)
       assert.match(err.message, /NOPERM/i)
