@@ -23,10 +23,18 @@ const child = spawn(binary, process.argv.slice(2), {
   env: { ...process.env, SSEHUB_LAUNCHER_PID: String(process.pid) },
 })
 
-// npm/npx, a supervisor or a test may signal only this process: without
-// forwarding, the daemon would be left running on its own.
-for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
-  process.on(signal, () => child.kill(signal))
+if (process.platform === 'win32') {
+  // Windows has no signals to pass on: Ctrl+C and Ctrl+Break reach every
+  // process of the console, the daemon too, which drains and exits; we
+  // wait for it (child.kill would end it at once, with no drain). The
+  // daemon dies with us all the same: libuv puts it in our job object.
+  for (const signal of ['SIGINT', 'SIGBREAK']) process.on(signal, () => {})
+} else {
+  // npm/npx, a supervisor or a test may signal only this process: without
+  // forwarding, the daemon would be left running on its own.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+    process.on(signal, () => child.kill(signal))
+  }
 }
 
 // npx runs us as npm -> /bin/sh -c -> node (this) -> daemon. A SIGTERM to

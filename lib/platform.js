@@ -149,12 +149,6 @@ function daemonBinaryPath() {
     const packaged = path.join(path.dirname(pkg), packagedDaemonName())
     if (fs.existsSync(packaged)) return packaged
   } catch {}
-  if (process.platform === 'win32') {
-    throw new Error(
-      'ssehub: the daemon is not built for Windows: its code is Unix-only (signals, setsid, flock, FIFOs); ' +
-        "the addon (require('ssehub')) works. Run the daemon under WSL or in Docker (examples/Dockerfile)."
-    )
-  }
   throw new Error(missingBinaryHelp('daemon binary'))
 }
 

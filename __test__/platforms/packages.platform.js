@@ -39,7 +39,7 @@ for (const t of TARGETS) {
     assert.equal(pkg.name, t.pkg)
     assert.equal(pkg.version, root.version)
     assert.equal(pkg.main, t.addon)
-    assert.deepEqual(pkg.files.slice().sort(), (t.noDaemon ? [t.addon, 'LICENSE'] : [t.addon, t.daemon, 'LICENSE']).sort())
+    assert.deepEqual(pkg.files.slice().sort(), [t.addon, t.daemon, 'LICENSE'].sort())
     assert.deepEqual(pkg.os, [t.os])
     assert.deepEqual(pkg.cpu, [t.cpu])
     if (t.libc) assert.deepEqual(pkg.libc, [t.libc])
@@ -64,9 +64,8 @@ for (const t of TARGETS) {
     const files = artifacts(t)
     if (!files) return ctx.skip(notBuilt(t))
     const addon = read(files.addon)
-    const daemon = files.daemon && read(files.daemon)
+    const daemon = read(files.daemon)
     for (const [what, f] of [['addon', addon], ['daemon', daemon]]) {
-      if (!f) continue
       assert.equal(f.cpu, t.cpu, `${what} CPU`)
       assert.equal(f.format, { linux: 'elf', win32: 'pe', darwin: 'macho' }[t.os], `${what} format`)
     }
@@ -101,15 +100,10 @@ for (const t of TARGETS) {
     } else if (t.os === 'win32') {
       assert.equal(addon.type, 'dll')
       assert.ok(addon.stripped, `no COFF symbols or debug sections: ${addon.sections}`)
-      if (daemon) {
-        assert.equal(daemon.type, 'exe')
-        assert.equal(daemon.subsystem, 'console')
-        assert.ok(daemon.stripped, `no COFF symbols or debug sections: ${daemon.sections}`)
-      } else {
-        assert.ok(t.noDaemon && !fs.existsSync(path.join(dirOf(t), t.daemon)), 'no daemon, and the reason is stated')
-      }
+      assert.equal(daemon.type, 'exe')
+      assert.equal(daemon.subsystem, 'console')
+      assert.ok(daemon.stripped, `no COFF symbols or debug sections: ${daemon.sections}`)
       for (const [what, f] of [['addon', addon], ['daemon', daemon]]) {
-        if (!f) continue
         const names = f.needed.map((n) => n.toLowerCase())
         // Only Windows' own DLLs: no MinGW runtime to ship beside it, and
         // no libnode.dll (N-API is found in node.exe when the addon loads).

@@ -16,49 +16,19 @@
 // happens. macOS cannot run here (darwin.platform.js checks those files).
 const { test, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { spawn, spawnSync, execFileSync } = require('node:child_process')
+const { execFileSync } = require('node:child_process')
 const fs = require('node:fs')
-const http = require('node:http')
 const os = require('node:os')
 const path = require('node:path')
-const { ROOT, TARGETS, dirOf, artifacts, notBuilt } = require('./common')
+const { ROOT, TARGETS, SLOW_MS, dirOf, artifacts, notBuilt, launch, stop, fetchText, waitForLog, wineserverToStop } = require('./common')
 const { runtime } = require('../../scripts/platforms/runtimes')
 
 const VECTORS = new Map(
   fs.readFileSync(path.join(ROOT, '__test__', 'fixtures', 'mpetazzoni-random-vectors.tsv'), 'latin1')
     .split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split('\t'))
 )
-// Emulated Node.js starts slowly (qemu: seconds; wine: its first start).
-const SLOW_MS = 120000
-
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ssehub-platforms-'))
-const children = new Set()
-const wineservers = new Set()
-after(() => {
-  for (const child of children) stop(child)
-  for (const [server, env] of wineservers) spawnSync(server, ['-k'], { env, stdio: 'ignore' })
-  fs.rmSync(tmp, { recursive: true, force: true })
-})
-
-function stop(child) {
-  if (child.exitCode === null && child.signalCode === null) {
-    try {
-      child.kill('SIGKILL')
-    } catch {}
-  }
-  children.delete(child)
-}
-
-/** Runs argv with stdout and stderr into a file (wine's Node.js cannot write to a pipe). */
-function launch(argv, { cwd, env, log }) {
-  const fd = fs.openSync(log, 'w')
-  const child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', fd, fd] })
-  fs.closeSync(fd)
-  children.add(child)
-  child.on('exit', () => children.delete(child))
-  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
-  return child
-}
+after(() => fs.rmSync(tmp, { recursive: true, force: true }))
 
 function copyDir(from, to, filter = () => true) {
   fs.mkdirSync(to, { recursive: true })
@@ -95,7 +65,7 @@ function appFor(t) {
   }
   const pkg = path.join(app, 'node_modules', '@ssehub', t.name)
   copyDir(dirOf(t), pkg, (name) => name !== 'README.md' && name !== '.built-from')
-  if (!t.noDaemon) fs.chmodSync(path.join(pkg, t.daemon), 0o755)
+  fs.chmodSync(path.join(pkg, t.daemon), 0o755)
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
   fs.writeFileSync(path.join(app, 'app.js'), APP)
   return app
@@ -105,7 +75,6 @@ function appFor(t) {
 // result.json (relative paths: under wine the folder is a Z: path).
 const APP = `
 const fs = require('node:fs')
-const http = require('node:http')
 const path = require('node:path')
 const result = { platform: process.platform, arch: process.arch, node: process.version }
 const rel = (file) => path.relative(process.cwd(), file).split(path.sep).join('/')
@@ -155,34 +124,6 @@ function builtFrom(t) {
   }
 }
 
-/** GET http://127.0.0.1:port/path until the response ends (or `until` the text so far). */
-function fetchText(port, target, timeoutMs = SLOW_MS) {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: target, timeout: timeoutMs, agent: false }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (c) => (body += c))
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body }))
-      res.on('error', reject)
-    })
-    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)))
-    req.on('error', reject)
-  })
-}
-
-/** Waits until `file` matches `re` (or the child exits, or the time is up). */
-async function waitForLog(file, re, child, timeoutMs = SLOW_MS) {
-  const end = Date.now() + timeoutMs
-  for (;;) {
-    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : ''
-    const m = re.exec(text)
-    if (m) return m
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited (${child.exitCode ?? child.signalCode}) before ${re}: ${text}`)
-    if (Date.now() > end) throw new Error(`no ${re} in ${timeoutMs} ms: ${text}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
-}
-
 // macOS runs only on a macOS machine (a CI runner): then natively.
 const RUNNABLE = TARGETS.filter((t) => t.os !== 'darwin' || process.platform === 'darwin')
 
@@ -190,7 +131,7 @@ for (const t of RUNNABLE) {
   const rt = runtime(t.name)
   const files = artifacts(t)
   const skip = !files ? notBuilt(t) : rt.skip
-  if (rt.wineserver) wineservers.add([rt.wineserver, rt.env])
+  wineserverToStop(rt)
 
   test(`${t.pkg}: require('ssehub') on ${rt.describe || 'its Node.js'} loads the package's addon and streams through new SSE(server)`, { skip, timeout: SLOW_MS + 30000 }, async () => {
     const app = appFor(t)
@@ -204,8 +145,7 @@ for (const t of RUNNABLE) {
     assert.equal(r.arch, t.cpu)
     assert.equal(r.triple, t.name, 'lib/platform.js names this platform on its own Node.js')
     assert.deepEqual(r.addons, [`node_modules/@ssehub/${t.name}/${t.addon}`], 'the addon came from the platform package')
-    if (t.noDaemon) assert.match(r.daemon, /daemon is not built for Windows/, 'no daemon: the launcher says why')
-    else assert.equal(r.daemon, `node_modules/@ssehub/${t.name}/${t.daemon}`, 'the daemon binary is the package\'s')
+    assert.equal(r.daemon, `node_modules/@ssehub/${t.name}/${t.daemon}`, 'the daemon binary is the package\'s')
     assert.equal(r.status, 200)
     assert.match(r.type, /^text\/event-stream/)
     assert.match(r.body, new RegExp(`event: greeting\\nid: 7\\ndata: hello from ${t.os}-${t.cpu}\\n\\n`))
@@ -215,7 +155,7 @@ for (const t of RUNNABLE) {
     console.log(`${t.name}: ${r.node} on ${rt.describe}, binaries and JS of ${from && !from.dirty ? from.commit.slice(0, 10) : 'the working tree'}: ${JSON.stringify(r.body)}`)
   })
 
-  test(`${t.pkg}: ${t.daemon} demo on ${rt.describe || 'its platform'} streams the hello event and the original's messages`, { skip: t.noDaemon ? `no daemon for ${t.name}: ${t.noDaemon}` : skip, timeout: SLOW_MS + 30000 }, async () => {
+  test(`${t.pkg}: ${t.daemon} demo on ${rt.describe || 'its platform'} streams the hello event and the original's messages`, { skip, timeout: SLOW_MS + 30000 }, async () => {
     const dir = fs.mkdtempSync(path.join(tmp, `${t.name}-demo-`))
     const daemon = path.join(dir, t.daemon)
     fs.copyFileSync(files.daemon, daemon)

@@ -86,9 +86,9 @@ function writePackage(t) {
   const pkg = {
     name: t.pkg,
     version: VERSION,
-    description: `ssehub prebuilt binaries for ${t.title}: the native addon${t.noDaemon ? '' : ' and the daemon'}`,
+    description: `ssehub prebuilt binaries for ${t.title}: the native addon and the daemon`,
     main: t.addon,
-    files: t.noDaemon ? [t.addon, 'LICENSE'] : [t.addon, t.daemon, 'LICENSE'],
+    files: [t.addon, t.daemon, 'LICENSE'],
     os: [t.os],
     cpu: [t.cpu],
     ...(t.libc ? { libc: [t.libc] } : {}),
@@ -102,9 +102,7 @@ function writePackage(t) {
     path.join(dir, 'README.md'),
     `# ${t.pkg}\n\n` +
       `The prebuilt binaries of [ssehub](https://github.com/ssehub/ssehub#readme) for\n` +
-      (t.noDaemon
-        ? `${t.title}: the native addon (\`${t.addon}\`). No daemon: ${t.noDaemon}.\n`
-        : `${t.title}: the native addon (\`${t.addon}\`) and the\nstandalone daemon (\`${t.daemon}\`).\n`) +
+      `${t.title}: the native addon (\`${t.addon}\`) and the\nstandalone daemon (\`${t.daemon}\`).\n` +
       `Installed automatically as an optional\n` +
       `dependency of \`ssehub\`; not used directly. \`npm run build:platforms\` in the\n` +
       `ssehub repository builds it here (\`scripts/platforms/build.js\`), so \`npm pack\`\n` +
@@ -227,11 +225,12 @@ function sourceTree() {
  * With napi's dyn-symbols feature nothing is taken from it: N-API is looked
  * up in the host process (node.exe exports it) when the addon loads. So
  * an empty stand-in does: a libnode.dll for the check and an empty
- * libnode.a for the linker. napi-build puts this folder on the link path,
- * so it also holds empty libssp.a and libssp_nonshared.a: rustc's
- * windows-gnu target asks for GCC's stack-protector libraries, which zig's
- * MinGW does not have and no Rust code here uses (the link would name any
- * symbol missing).
+ * libnode.a for the linker. The folder also holds empty libssp.a and
+ * libssp_nonshared.a: rustc's windows-gnu target asks for GCC's
+ * stack-protector libraries, which zig's MinGW does not have and no Rust
+ * code here uses (the link would name any symbol missing). It is on the
+ * link path of both crates (napi-build adds it for the addon; RUSTFLAGS
+ * for the daemon).
  */
 function libnodeStub() {
   const dir = path.join(targetDir, 'libnode-stub')
@@ -270,7 +269,10 @@ function build(t, src, zigbuild, built) {
   // musl targets default to a static C runtime, which forbids a cdylib; Node
   // on Alpine loads the addon against the system's musl (as napi-rs does).
   if (t.libc === 'musl') env[`CARGO_TARGET_${key}_RUSTFLAGS`] = '-C target-feature=-crt-static'
-  if (t.os === 'win32') env.LIBNODE_PATH = libnodeStub()
+  if (t.os === 'win32') {
+    env.LIBNODE_PATH = libnodeStub()
+    env[`CARGO_TARGET_${key}_RUSTFLAGS`] = `-L native=${env.LIBNODE_PATH}`
+  }
   // No Apple SDK here: the frameworks the code links (Security and
   // CoreFoundation, for the system's root certificates) as link stubs
   // (apple-stubs.js); a macOS machine has the SDK's.
@@ -289,8 +291,7 @@ function build(t, src, zigbuild, built) {
     extra.push('-Zbuild-std=std,panic_abort')
   }
   const nice = which('nice') ? ['nice', '-n', '10'] : []
-  const crates = [['-p', 'ssehub-node']]
-  if (!t.noDaemon) crates.push(['-p', 'ssehub-daemon', '--bin', 'ssehub'])
+  const crates = [['-p', 'ssehub-node'], ['-p', 'ssehub-daemon', '--bin', 'ssehub']]
   for (const pkg of crates) {
     const args = ['build', '--release', '-j', jobs, '--target', native ? t.rust : t.zig, ...pkg, ...extra]
     const tool = native ? tc.cargo : zigbuild
@@ -303,10 +304,8 @@ function build(t, src, zigbuild, built) {
   const addon = path.join(dir, t.addon)
   const daemon = path.join(dir, t.daemon)
   fs.copyFileSync(path.join(out, t.dylib), addon)
-  if (!t.noDaemon) {
-    fs.copyFileSync(path.join(out, t.daemonBuilt), daemon)
-    fs.chmodSync(daemon, 0o755)
-  }
+  fs.copyFileSync(path.join(out, t.daemonBuilt), daemon)
+  fs.chmodSync(daemon, 0o755)
   fs.copyFileSync(path.join(ROOT, 'LICENSE'), path.join(dir, 'LICENSE'))
   fs.writeFileSync(path.join(dir, '.built-from'), JSON.stringify({ ...built, target: t.zig, rustc: tc.version, date: new Date().toISOString() }) + '\n')
   if (t.os === 'darwin' && !native) {
@@ -349,7 +348,7 @@ function main() {
   if (src !== ROOT) fs.rmSync(src, { recursive: true, force: true })
   for (const { t, ok, secs } of results) {
     const dir = path.join(ROOT, 'npm', t.name)
-    const sizes = ok ? `${t.addon} ${mb(path.join(dir, t.addon))}, ` + (t.noDaemon ? 'no daemon' : `${t.daemon} ${mb(path.join(dir, t.daemon))}`) : 'not built'
+    const sizes = ok ? `${t.addon} ${mb(path.join(dir, t.addon))}, ` + `${t.daemon} ${mb(path.join(dir, t.daemon))}` : 'not built'
     console.log(`${ok ? 'ok    ' : 'FAILED'} ${t.name.padEnd(17)} ${String(secs).padStart(5)} s  ${sizes}`)
   }
   if (results.some((r) => !r.ok)) process.exitCode = 1

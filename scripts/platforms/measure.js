@@ -152,7 +152,7 @@ function main() {
     }
     const p = pack(path.join(ROOT, 'npm', t.name))
     const addon = fs.statSync(path.join(ROOT, 'npm', t.name, t.addon)).size
-    const daemon = t.noDaemon ? 'none' : mb(fs.statSync(path.join(ROOT, 'npm', t.name, t.daemon)).size)
+    const daemon = mb(fs.statSync(path.join(ROOT, 'npm', t.name, t.daemon)).size)
     sizes.push(`| \`${t.pkg}\` | ${mb(p.size)} | ${mb(p.unpacked)} | ${mb(addon)} | ${daemon} |`)
   }
 

@@ -14,7 +14,6 @@
 // - macos:   the oldest macOS they declare (LC_BUILD_VERSION minos): Rust's
 //            defaults for the two targets.
 // - exe:     the daemon binary's suffix inside the package.
-// - noDaemon: why a package has no daemon binary (Windows).
 // - dylib:   the file cargo leaves for the addon crate.
 const TARGETS = [
   {
@@ -80,10 +79,6 @@ const TARGETS = [
     os: 'win32',
     cpu: 'x64',
     title: 'Windows x64 (MinGW build; runs on any Windows Node.js)',
-    // The daemon's code is Unix-only (signals, setsid, flock, getrlimit,
-    // FIFOs, setuid, localtime_r): it does not compile for Windows, so the
-    // package carries the addon alone.
-    noDaemon: 'the daemon is Unix-only code (signals, setsid, flock, getrlimit, FIFOs, setuid): it does not compile for Windows; run it under WSL or in Docker',
   },
 ]
 

@@ -107,28 +107,6 @@ fn idle_budget(web_connections: usize) -> usize {
     (web_connections / 10).clamp(1, ONE_SHOT_HEADROOM)
 }
 
-/// How many descriptors this process may open: the soft limit, first
-/// raised to the hard one (as Go's runtime does at start).
-fn open_file_limit() -> usize {
-    // SAFETY: getrlimit/setrlimit read and write one local struct.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 1024;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim = raised;
-            }
-        }
-        usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
-    }
-}
-
 /// The web port's share of the descriptors, and the client limit.
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
@@ -142,7 +120,7 @@ impl Budget {
     /// The budget for an asked client limit (`None`: the default, which
     /// follows the open-file limit).
     pub fn new(asked: Option<usize>) -> Budget {
-        Budget::for_limit(open_file_limit(), asked)
+        Budget::for_limit(crate::sys::open_file_limit(), asked)
     }
 
     fn for_limit(fds: usize, asked: Option<usize>) -> Budget {

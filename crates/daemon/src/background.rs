@@ -7,7 +7,6 @@
 //! running is unsafe, and binding before forking would split the setup.
 
 use std::io::{self, Read, Write};
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 /// Set in the copy's environment: its stderr is the parent's pipe.
@@ -39,14 +38,7 @@ fn spawn_and_wait(mode: &str, args: &[String], extra: &[&str]) -> io::Result<i32
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    // SAFETY: setsid is async-signal-safe and touches no memory; the copy
-    // leaves our session so that closing the terminal does not stop it.
-    unsafe {
-        command.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    crate::sys::detach(&mut command);
     let mut child = command.spawn()?;
     let mut said = Vec::new();
     if let Some(mut pipe) = child.stderr.take() {
@@ -68,16 +60,12 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// In the copy: tells the waiting parent that the daemon serves, then lets
-/// go of the pipe (stderr goes to /dev/null from here on). Does nothing in
-/// a daemon started in the foreground.
+/// go of the pipe (stderr goes to /dev/null, or NUL, from here on). Does
+/// nothing in a daemon started in the foreground.
 pub fn ready() {
     if std::env::var_os(ENV).is_none() {
         return;
     }
     let _ = io::stderr().write_all(READY);
-    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
-        use std::os::fd::AsRawFd;
-        // SAFETY: dup2 onto fd 2 replaces our stderr; no memory involved.
-        unsafe { libc::dup2(null.as_raw_fd(), 2) };
-    }
+    crate::sys::silence_stderr();
 }

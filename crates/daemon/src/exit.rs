@@ -11,6 +11,7 @@ pub const DATA: i32 = 65;
 /// A file that cannot be read (`EX_NOINPUT`).
 pub const NO_INPUT: i32 = 66;
 /// An unknown user for `-U` (`EX_NOUSER`).
+#[cfg(unix)]
 pub const NO_USER: i32 = 67;
 /// TLS files unusable, or privileges not dropped (`EX_UNAVAILABLE`).
 pub const UNAVAILABLE: i32 = 69;

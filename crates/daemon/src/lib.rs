@@ -22,7 +22,10 @@
 //! - `log`: log sinks and timestamps.
 //! - `ops/`: the operator side: Prometheus text, JSON status, health,
 //!   readiness, the status page (`ops/ui/`), the loopback-host rule.
-//! - `process`: the standard process metrics, from `/proc`.
+//! - `process`: the standard process metrics (`/proc`, Win32).
+//! - `sys/`: every call to the operating system, its Unix and its Windows
+//!   side (descriptors, stop signals, detaching, local time, service
+//!   names, users, the held log file, process readings).
 //! - `scale`: `--redis` and `--history`: the bus a mode publishes through.
 
 mod app;
@@ -38,6 +41,7 @@ mod net;
 mod ops;
 mod process;
 mod scale;
+mod sys;
 
 /// The parsers, for the property tests and fuzz targets only: not an API.
 #[doc(hidden)]

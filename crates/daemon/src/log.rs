@@ -13,9 +13,8 @@
 //! written escaped, so no client can forge a line.
 
 use std::fmt::Display;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -27,7 +26,7 @@ pub enum Sink {
     Off,
     Stdout,
     Stderr,
-    /// An appended file holding an exclusive `flock`.
+    /// An appended file no other daemon writes (`open_locked`).
     File(File),
 }
 
@@ -366,39 +365,32 @@ fn escaped(text: &str) -> String {
     out
 }
 
-/// Opens `path` for appending and takes an exclusive, non-blocking lock.
+/// Opens `path` for appending, held so that no second daemon writes it
+/// (`sys::append_held`: a `flock`; on Windows, no other writer shared in).
 pub fn open_locked(path: &str) -> Result<File, OpenError> {
-    let file = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(OpenError::Open)?;
-    // SAFETY: flock on a descriptor we own; no memory is involved.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        return Err(OpenError::Locked);
+    match crate::sys::append_held(path) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(OpenError::Locked),
+        Err(e) => Err(OpenError::Open(e)),
     }
-    Ok(file)
 }
 
-/// A line's timestamp and the space after it. `strftime` runs once a
-/// second per thread, not once per line (a publish to 10,000 clients logs
-/// 10,000 lines).
+/// A line's timestamp and the space after it, made once a second per
+/// thread, not once per line (a publish to 10,000 clients logs 10,000
+/// lines).
 fn stamped(stamp: Stamp) -> String {
     use std::cell::RefCell;
     thread_local! {
-        static LAST: RefCell<(libc::time_t, Option<Stamp>, String)> = const { RefCell::new((0, None, String::new())) };
+        static LAST: RefCell<(u64, Option<Stamp>, String)> = const { RefCell::new((0, None, String::new())) };
     }
-    // SAFETY: time(NULL) only reads the clock.
-    let now: libc::time_t = unsafe { libc::time(std::ptr::null_mut()) };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     LAST.with(|last| {
         let mut last = last.borrow_mut();
         if last.0 != now || last.1 != Some(stamp) {
-            let format = match stamp {
-                Stamp::Iso => c"%F %T%z",
-                _ => c"%Y/%m/%d %H:%M:%S",
-            };
-            *last = (now, Some(stamp), format!("{} ", local_time(format)));
+            let time = crate::sys::local_time();
+            *last = (now, Some(stamp), format!("{} ", format_stamp(stamp, &time)));
         }
         let mut text = String::with_capacity(last.2.len() + 96);
         text.push_str(&last.2);
@@ -406,18 +398,23 @@ fn stamped(stamp: Stamp) -> String {
     })
 }
 
-/// The local time formatted by `strftime`.
-pub fn local_time(format: &std::ffi::CStr) -> String {
-    let mut buf = [0u8; 64];
-    // SAFETY: time/localtime_r/strftime write only into the locals given,
-    // and strftime is bounded by buf's length.
-    let n = unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        libc::strftime(buf.as_mut_ptr().cast(), buf.len(), format.as_ptr(), &tm)
-    };
-    String::from_utf8_lossy(&buf[..n]).into_owned()
+/// `t` as the originals print it: `strftime("%F %T%z")` for
+/// [`Stamp::Iso`], Go's `log` layout (`%Y/%m/%d %H:%M:%S`) otherwise.
+fn format_stamp(stamp: Stamp, t: &crate::sys::LocalTime) -> String {
+    let clock = format!("{:02}:{:02}:{:02}", t.hour, t.minute, t.second);
+    match stamp {
+        Stamp::Iso => {
+            let sign = if t.offset_minutes < 0 { '-' } else { '+' };
+            let off = t.offset_minutes.unsigned_abs();
+            let (year, month, day) = (t.year, t.month, t.day);
+            format!(
+                "{year:04}-{month:02}-{day:02} {clock}{sign}{:02}{:02}",
+                off / 60,
+                off % 60
+            )
+        }
+        _ => format!("{:04}/{:02}/{:02} {clock}", t.year, t.month, t.day),
+    }
 }
 
 #[cfg(test)]
@@ -431,12 +428,45 @@ mod tests {
 
     #[test]
     fn iso_stamp_has_the_sse_server_shape() {
-        let s = local_time(c"%F %T%z");
+        let s = format_stamp(Stamp::Iso, &crate::sys::local_time());
         // 2026-11-22 02:02:36+0000
         assert_eq!(s.len(), 24, "{s}");
         assert_eq!(&s[4..5], "-");
         assert_eq!(&s[10..11], " ");
         assert!(s[19..].starts_with('+') || s[19..].starts_with('-'));
+    }
+
+    /// The stamps are the C library's `strftime` of the same local time.
+    #[cfg(unix)]
+    #[test]
+    fn stamps_are_what_strftime_prints() {
+        let strftime = |format: &std::ffi::CStr| {
+            let mut buf = [0u8; 64];
+            // SAFETY: time/localtime_r/strftime write only into the locals
+            // given, and strftime is bounded by buf's length.
+            let n = unsafe {
+                let now = libc::time(std::ptr::null_mut());
+                let mut tm: libc::tm = std::mem::zeroed();
+                libc::localtime_r(&now, &mut tm);
+                libc::strftime(buf.as_mut_ptr().cast(), buf.len(), format.as_ptr(), &tm)
+            };
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        let pairs = [
+            (Stamp::Iso, c"%F %T%z"),
+            (Stamp::GoLog, c"%Y/%m/%d %H:%M:%S"),
+        ];
+        for (stamp, format) in pairs {
+            // Read again when a second passed in between.
+            let (ours, theirs) = loop {
+                let t = crate::sys::local_time();
+                let theirs = strftime(format);
+                if crate::sys::local_time() == t {
+                    break (format_stamp(stamp, &t), theirs);
+                }
+            };
+            assert_eq!(ours, theirs);
+        }
     }
 
     #[test]
@@ -470,6 +500,7 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_sink_that_blocks_loses_lines_but_never_blocks_the_caller() {
         // A pipe nobody reads: its buffer fills, the writer blocks in write.
@@ -491,6 +522,7 @@ mod tests {
 
     #[test]
     fn a_full_disk_is_reported_once_and_never_stops_logging() {
+        use std::fs::OpenOptions;
         let Ok(full) = OpenOptions::new().append(true).open("/dev/full") else {
             return; // no /dev/full on this system
         };

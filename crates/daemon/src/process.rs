@@ -1,14 +1,17 @@
 //! The standard process metrics (the names Prometheus client libraries
 //! use): CPU time, resident memory, open and allowed descriptors, start
-//! time. Read from `/proc` on Linux; elsewhere they are left out.
+//! time. Read by `sys::process_reading`: from `/proc` on Linux, from
+//! Win32 on Windows (handles for descriptors); elsewhere they are left out.
 
 use std::fmt::Write;
 
-/// The process metrics as Prometheus text, or nothing where `/proc` is
-/// not there.
+/// The process metrics as Prometheus text, or nothing where they cannot
+/// be read.
 pub fn prometheus() -> String {
     let mut out = String::new();
-    let Some(p) = read() else { return out };
+    let Some(p) = crate::sys::process_reading() else {
+        return out;
+    };
     let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -45,53 +48,6 @@ pub fn prometheus() -> String {
         p.start_time,
     );
     out
-}
-
-/// One reading of the process.
-struct Process {
-    cpu_seconds: f64,
-    rss_bytes: u64,
-    open_fds: usize,
-    max_fds: u64,
-    start_time: f64,
-}
-
-fn read() -> Option<Process> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The fields after the command name, which may hold spaces and ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
-    // SAFETY: sysconf and getrlimit read process-wide values into locals.
-    let (ticks_per_s, page, max_fds) = unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        (
-            libc::sysconf(libc::_SC_CLK_TCK) as f64,
-            libc::sysconf(libc::_SC_PAGESIZE) as u64,
-            lim.rlim_cur,
-        )
-    };
-    // utime and stime are fields 14 and 15 of stat(5), starttime 22; the
-    // slice starts at field 3.
-    let cpu_seconds = (tick(11)? + tick(12)?) / ticks_per_s;
-    let started_after_boot = tick(19)? / ticks_per_s;
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let rss_pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(Process {
-        cpu_seconds,
-        rss_bytes: rss_pages * page,
-        open_fds: std::fs::read_dir("/proc/self/fd").ok()?.count(),
-        max_fds,
-        start_time: boot_time()? + started_after_boot,
-    })
-}
-
-/// The boot time since the epoch (`btime` of `/proc/stat`).
-fn boot_time() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    stat.lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 #[cfg(test)]

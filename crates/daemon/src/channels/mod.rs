@@ -8,7 +8,7 @@
 //! - `routes`: what a web request is, and the answers.
 //! - `control`: the text protocol of the control port and the FIFO.
 //! - `publishers`: where events come in: the control port, the FIFO, the query.
-//! - `fifo`: creating and opening the FIFO.
+//! - `fifo/`: the FIFO: a FIFO file on Unix, a named pipe on Windows.
 //! - `table`: connections and clients, for `status` and the log.
 //!
 //! Ours, beyond the original: the control port and the metrics listener
@@ -97,6 +97,9 @@ fn start(config: Config, args: &[String]) -> Result<i32, Fail> {
         None => Ok(()),
     };
     shared(&mut common, "heartbeat", &config.heartbeat)?;
+    if let (Some(_), Some(why)) = (&config.fifo_mode, fifo::MODE_UNSUPPORTED) {
+        return Err(fail(exit::USAGE, format!("--fifo-mode: {why}")));
+    }
     let fifo_mode = match config.fifo_mode.as_deref() {
         None => 0o600,
         Some(v) => u32::from_str_radix(v, 8)
@@ -156,7 +159,6 @@ struct Channels {
     shutdown: super::net::shutdown::Shutdown,
     table: table::Table,
     log_slot: Option<(u64, String)>,
-    fifo_mode: u32,
     ops: Ops,
     /// How a stream is refused at the client limit or in the drain.
     refuse: Refuse,
@@ -230,7 +232,6 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
         shutdown: app.shutdown.clone(),
         table: table::Table::default(),
         log_slot,
-        fifo_mode,
         ops: engine.ops.clone(),
         refuse: common.refuse,
         bus: engine.bus.clone(),
@@ -259,7 +260,7 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
     if let Some((rx, id, path)) = fifo {
         ch.table
             .insert(id, path.clone(), table::Role::Controller("FIFO"));
-        app.spawn(publishers::read_fifo(ch.clone(), rx, id, path));
+        app.spawn(fifo::read(ch.clone(), rx, id, path));
     }
     let control_id = control.as_ref().map(|(_, id)| *id);
     if let Some((tcp, _)) = control {
@@ -288,37 +289,21 @@ async fn serve(setup: Setup, args: &[String]) -> Result<i32, Fail> {
 
 /// Drops root: the group and user of `name`. Returns the uid.
 fn switch_user(name: &str) -> Result<u32, Fail> {
-    let c_name = std::ffi::CString::new(name)
-        .map_err(|_| fail(exit::NO_USER, format!("Unknown user: {name}")))?;
-    // SAFETY: getpwnam returns static storage (or NULL), read at once;
-    // setgid/setuid change credentials only (glibc applies them to every
-    // thread of the process).
-    unsafe {
-        let pw = libc::getpwnam(c_name.as_ptr());
-        if pw.is_null() {
-            return Err(fail(exit::NO_USER, format!("Unknown user: {name}")));
-        }
-        let (uid, gid) = ((*pw).pw_uid, (*pw).pw_gid);
-        if libc::setgroups(0, std::ptr::null()) != 0 && libc::getuid() == 0 {
-            return Err(fail(
-                exit::UNAVAILABLE,
-                format!(
-                    "Cannot switch to user {name}: {}",
-                    std::io::Error::last_os_error()
-                ),
-            ));
-        }
-        if libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
-            return Err(fail(
-                exit::UNAVAILABLE,
-                format!(
-                    "Cannot switch to user {name}: {}",
-                    std::io::Error::last_os_error()
-                ),
-            ));
-        }
-        Ok(uid)
-    }
+    use crate::sys::SwitchError;
+    crate::sys::switch_user(name).map_err(|e| match e {
+        #[cfg(unix)]
+        SwitchError::Unknown => fail(exit::NO_USER, format!("Unknown user: {name}")),
+        #[cfg(unix)]
+        SwitchError::Refused(e) => fail(
+            exit::UNAVAILABLE,
+            format!("Cannot switch to user {name}: {e}"),
+        ),
+        #[cfg(windows)]
+        SwitchError::Unsupported(why) => fail(
+            exit::UNAVAILABLE,
+            format!("Cannot switch to user {name}: {why}"),
+        ),
+    })
 }
 
 impl Channels {

@@ -3,7 +3,6 @@
 //! on the web port. No reply is ever written to a controller.
 
 use super::control::{self, Ended, Input, Line, Pair};
-use super::fifo;
 use super::table::Role;
 use super::Channels;
 use crate::net::limits::{CONTROLLER_IDLE, CONTROL_LINE};
@@ -11,12 +10,8 @@ use crate::net::peer::Conn;
 use crate::net::server::{accept_loop, Listener};
 use ssehub_core::bus::Receipt;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::unix::pipe;
 use tokio_rustls::TlsAcceptor;
-/// How often the FIFO's path is checked for a replaced file.
-const FIFO_CHECK: Duration = Duration::from_secs(1);
 
 /// Serves the control port until shutdown, on the shared accept loop.
 pub(super) async fn control_port(ch: Arc<Channels>, listener: Listener) {
@@ -84,59 +79,9 @@ where
     ch.table.remove(id);
 }
 
-/// Reads the FIFO until shutdown. When its path is removed or replaced
-/// (a new FIFO made there), the new one is opened: writers to it would
-/// otherwise hang while the old file is read forever.
-pub(super) async fn read_fifo(ch: Arc<Channels>, mut rx: pipe::Receiver, id: u64, path: String) {
-    loop {
-        let opened = fifo::identity(&path);
-        let replaced = async {
-            loop {
-                tokio::time::sleep(FIFO_CHECK).await;
-                if fifo::identity(&path) != opened {
-                    return;
-                }
-            }
-        };
-        let lines =
-            control::read_lines(rx, None, |input| ch.control_input(id, &path, input, false));
-        tokio::select! {
-            ended = lines => return ch.log_ended(id, &path, ended),
-            _ = replaced => {}
-            _ = ch.shutdown.wait() => return,
-        }
-        rx = match reopen(&ch, &path).await {
-            Some(rx) => rx,
-            None => return,
-        };
-    }
-}
-
-/// Opens the FIFO at `path` again (making it if it is gone), retrying
-/// until it works or the daemon stops.
-async fn reopen(ch: &Channels, path: &str) -> Option<pipe::Receiver> {
-    loop {
-        match fifo::open(path, ch.fifo_mode) {
-            Ok(rx) => {
-                ch.log.line(format_args!(
-                    "FIFO {path} was replaced; reading the new one"
-                ));
-                return Some(rx);
-            }
-            Err(e) => ch
-                .log
-                .line(format_args!("Warning: FIFO file {path}: {e}; retrying")),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(FIFO_CHECK) => {}
-            _ = ch.shutdown.wait() => return None,
-        }
-    }
-}
-
 impl Channels {
     /// Logs why a controller stopped, when it was not an ordinary end.
-    fn log_ended(&self, id: u64, host: &str, ended: Ended) {
+    pub(super) fn log_ended(&self, id: u64, host: &str, ended: Ended) {
         match ended {
             Ended::Error { error, partial } => {
                 self.log
@@ -156,7 +101,7 @@ impl Channels {
     }
 
     /// Handles one input of a controller; false closes the controller.
-    fn control_input(
+    pub(super) fn control_input(
         self: &Arc<Self>,
         id: u64,
         host: &str,

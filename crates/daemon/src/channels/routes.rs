@@ -281,7 +281,6 @@ mod tests {
             shutdown: shutdown.clone(),
             table: super::super::table::Table::default(),
             log_slot: None,
-            fifo_mode: 0o600,
             ops: Ops::new("channels", shutdown),
             refuse: Refuse::default(),
             bus,

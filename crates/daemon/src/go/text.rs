@@ -133,6 +133,7 @@ mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 
+    #[cfg(unix)]
     #[test]
     fn go_os_error_words() {
         let e = std::io::Error::from_raw_os_error(libc::ENOENT);

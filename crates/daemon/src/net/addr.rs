@@ -27,17 +27,7 @@ pub fn parse_port(s: &str) -> Option<u16> {
     {
         return None;
     }
-    let name = std::ffi::CString::new(s).ok()?;
-    // SAFETY: getservbyname reads two NUL-terminated strings and returns
-    // a pointer to static storage (or NULL), read at once.
-    let port = unsafe {
-        let ent = libc::getservbyname(name.as_ptr(), c"tcp".as_ptr());
-        if ent.is_null() {
-            return None;
-        }
-        (*ent).s_port
-    };
-    Some(u16::from_be(port as u16))
+    crate::sys::port_by_name(s)
 }
 
 /// Splits `[host:]port` (`:8000`, `127.0.0.1:8001`, `[::1]:80`, `8080`);

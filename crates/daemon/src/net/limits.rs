@@ -69,6 +69,11 @@ pub const DEMO_FORM: usize = 64 * 1024;
 /// The longest line on channels' control port and FIFO (bytes, without the
 /// newline): an event's data is in it.
 pub const CONTROL_LINE: usize = 64 * 1024;
+/// Windows: instances of the channels FIFO (a named pipe) waiting for
+/// writers, so as many are read at once; one more finds the pipe busy
+/// until an instance is free.
+#[cfg(windows)]
+pub const FIFO_WRITERS: usize = 64;
 /// The most channels one channels stream may name in its path (a 16 KiB
 /// path has room for thousands; none of them is needed and each costs a
 /// hub entry).

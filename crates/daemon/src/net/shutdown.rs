@@ -1,5 +1,5 @@
-//! The process-wide stop signal: set once (by SIGTERM, SIGINT, `halt`),
-//! seen by every task.
+//! The process-wide stop signal: set once (by SIGTERM, SIGINT, Windows'
+//! console events, `halt`), seen by every task.
 
 use std::io;
 use std::sync::Arc;
@@ -37,24 +37,12 @@ impl Shutdown {
     }
 }
 
-/// Triggers `shutdown` on SIGTERM or SIGINT; `said` is told which one.
+/// Triggers `shutdown` on a stop signal (SIGTERM, SIGINT; on Windows a
+/// console event: `sys::stop_signals`); `said` is told which one.
 pub fn on_signals(shutdown: Shutdown, said: impl Fn(&str) + Send + 'static) -> io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    // Node installs its own SIGTERM/SIGINT handlers (they reset the tty and
-    // re-raise, killing the process); tokio's handler would chain to them.
-    // Restore the defaults first so that only tokio's handler runs.
-    // SAFETY: setting a disposition to SIG_DFL has no memory effects.
-    unsafe {
-        libc::signal(libc::SIGTERM, libc::SIG_DFL);
-        libc::signal(libc::SIGINT, libc::SIG_DFL);
-    }
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+    let signalled = crate::sys::stop_signals()?;
     tokio::spawn(async move {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
+        let name = signalled.await;
         said(name);
         shutdown.trigger();
     });

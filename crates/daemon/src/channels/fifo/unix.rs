@@ -1,54 +1,43 @@
-//! The channels mode's FIFO: created if missing (mode 0600 by default,
-//! not SSE-Server's world-writable 0666) and opened read-write, so that
-//! writers coming and going never make it report end of file.
+//! The FIFO on Unix: created if missing (mode 0600 by default, not
+//! SSE-Server's world-writable 0666) and opened read-write, so that
+//! writers coming and going never make it report end of file; opened
+//! again when its path is removed or replaced.
 
+use super::super::control;
+use super::super::Channels;
+use super::FifoError;
 use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::unix::pipe;
 
-/// Why the FIFO could not be set up (and the exit code for it).
-#[derive(Debug)]
-pub enum FifoError {
-    /// It did not exist and could not be created (EX_CANTCREAT).
-    Create(io::Error),
-    /// The path exists but is not a FIFO (EX_NOINPUT).
-    NotAFifo,
-    /// It could not be opened (EX_NOINPUT).
-    Open(io::Error),
+/// How often the FIFO's path is checked for a replaced file.
+const FIFO_CHECK: Duration = Duration::from_secs(1);
+
+/// The opened FIFO, and the mode to make it with again.
+pub(in super::super) struct Fifo {
+    rx: pipe::Receiver,
+    mode: u32,
 }
 
-impl FifoError {
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            FifoError::Create(_) => 73,
-            FifoError::NotAFifo | FifoError::Open(_) => 66,
-        }
-    }
-}
-
-impl std::fmt::Display for FifoError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FifoError::Create(e) => write!(f, "cannot create it: {e}"),
-            FifoError::NotAFifo => write!(f, "it exists and is not a FIFO"),
-            FifoError::Open(e) => write!(f, "cannot open it: {e}"),
-        }
-    }
-}
+/// Every `--fifo-mode` applies.
+pub(in super::super) const MODE_UNSUPPORTED: Option<&str> = None;
 
 /// Creates the FIFO at `path` with `mode` if it is missing, then opens it.
 /// Must be called inside the tokio runtime.
-pub fn open(path: &str, mode: u32) -> Result<pipe::Receiver, FifoError> {
+pub(in super::super) fn open(path: &str, mode: u32) -> Result<Fifo, FifoError> {
     match std::fs::metadata(path) {
         Ok(meta) if !meta.file_type().is_fifo() => return Err(FifoError::NotAFifo),
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => create(path, mode)?,
         Err(e) => return Err(FifoError::Open(e)),
     }
-    open_read_write(path)
+    let rx = open_read_write(path)?;
+    Ok(Fifo { rx, mode })
 }
 
 /// Opened for reading and writing: we are a writer ourselves, so the reader
@@ -78,7 +67,7 @@ fn open_read_write(path: &str) -> Result<pipe::Receiver, FifoError> {
 
 /// Which file `path` names now (device and inode), to notice that the
 /// FIFO was removed or replaced; `None` when nothing is there.
-pub fn identity(path: &str) -> Option<(u64, u64)> {
+fn identity(path: &str) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.dev(), meta.ino()))
@@ -86,9 +75,60 @@ pub fn identity(path: &str) -> Option<(u64, u64)> {
 
 /// The permission bits of an existing FIFO that every user may write to
 /// (a FIFO left by SSE-Server is 0666): anyone could then publish.
-pub fn world_writable(path: &str) -> Option<u32> {
+pub(in super::super) fn world_writable(path: &str) -> Option<u32> {
     let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
     (mode & 0o002 != 0).then_some(mode)
+}
+
+/// Reads the FIFO until shutdown. When its path is removed or replaced
+/// (a new FIFO made there), the new one is opened: writers to it would
+/// otherwise hang while the old file is read forever.
+pub(in super::super) async fn read(ch: Arc<Channels>, mut fifo: Fifo, id: u64, path: String) {
+    loop {
+        let opened = identity(&path);
+        let replaced = async {
+            loop {
+                tokio::time::sleep(FIFO_CHECK).await;
+                if identity(&path) != opened {
+                    return;
+                }
+            }
+        };
+        let lines = control::read_lines(fifo.rx, None, |input| {
+            ch.control_input(id, &path, input, false)
+        });
+        tokio::select! {
+            ended = lines => return ch.log_ended(id, &path, ended),
+            _ = replaced => {}
+            _ = ch.shutdown.wait() => return,
+        }
+        fifo = match reopen(&ch, &path, fifo.mode).await {
+            Some(fifo) => fifo,
+            None => return,
+        };
+    }
+}
+
+/// Opens the FIFO at `path` again (making it with `mode` if it is gone),
+/// retrying until it works or the daemon stops.
+async fn reopen(ch: &Channels, path: &str, mode: u32) -> Option<Fifo> {
+    loop {
+        match open(path, mode) {
+            Ok(fifo) => {
+                ch.log.line(format_args!(
+                    "FIFO {path} was replaced; reading the new one"
+                ));
+                return Some(fifo);
+            }
+            Err(e) => ch
+                .log
+                .line(format_args!("Warning: FIFO file {path}: {e}; retrying")),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(FIFO_CHECK) => {}
+            _ = ch.shutdown.wait() => return None,
+        }
+    }
 }
 
 fn create(path: &str, mode: u32) -> Result<(), FifoError> {
@@ -120,7 +160,7 @@ mod tests {
         let path = path.to_string_lossy().into_owned();
         let _ = std::fs::remove_file(&path);
         rt.block_on(async {
-            let mut rx = open(&path, 0o600).expect("fifo");
+            let mut rx = open(&path, 0o600).expect("fifo").rx;
             let meta = std::fs::metadata(&path).unwrap();
             assert!(meta.file_type().is_fifo());
             assert_eq!(meta.permissions().mode() & 0o777, 0o600);
