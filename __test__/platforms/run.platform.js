@@ -75,6 +75,7 @@ function appFor(t) {
 // result.json (relative paths: under wine the folder is a Z: path).
 const APP = `
 const fs = require('node:fs')
+const http = require('node:http')
 const path = require('node:path')
 const result = { platform: process.platform, arch: process.arch, node: process.version }
 const rel = (file) => path.relative(process.cwd(), file).split(path.sep).join('/')
